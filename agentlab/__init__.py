@@ -1,0 +1,39 @@
+"""agentlab: multi-agent LLM experiments on communication graphs.
+
+>>> import agentlab as al
+>>> llm = al.models.ScriptedChatModel(respond=lambda msgs: "The answer is 4")
+>>> run = al.topologies.load("chain", n_agents=3, model=llm).run(al.tasks.load("arithmetic", n=4), cache=False,
+...                                                               progress=False)
+>>> run.calls, run.usage.completion_tokens
+(12, 48)
+"""
+
+from agentlab import models, tasks, topologies
+from agentlab.agent import Agent
+from agentlab.cache import CallCache
+from agentlab.engine import AgentCallError
+from agentlab.graph import CommGraph, FinalAgent, MajorityVote
+from agentlab.message import Message, Usage
+from agentlab.run import ItemResult, Run
+from agentlab.tasks.task import Item, Task
+from agentlab.team import Team
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentCallError",
+    "CallCache",
+    "CommGraph",
+    "FinalAgent",
+    "Item",
+    "MajorityVote",
+    "Message",
+    "Run",
+    "Task",
+    "Team",
+    "Usage",
+    "models",
+    "tasks",
+    "topologies",
+]

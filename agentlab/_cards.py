@@ -1,0 +1,36 @@
+"""Finding the YAML cards: inside the wheel (agentlab/_cards/) or at the repository root in a checkout."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_PACKAGE = Path(__file__).parent
+
+
+def card_dir(kind: str) -> Path:
+    for candidate in (_PACKAGE / "_cards" / kind, _PACKAGE.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"no {kind} cards found in {_PACKAGE / '_cards'} or {_PACKAGE.parent}; "
+        "reinstall agentlab (pip install -e .)"
+    )
+
+
+def card_names(kind: str) -> list[str]:
+    return sorted(p.stem for p in card_dir(kind).glob("*.yaml"))
+
+
+def load_card(kind: str, name: str) -> dict[str, Any]:
+    path = card_dir(kind) / f"{name}.yaml"
+    if not path.is_file():
+        names = card_names(kind)
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} Known: {names}")
+    with path.open() as f:
+        return yaml.safe_load(f)

@@ -1,0 +1,89 @@
+"""A call cache on disk: the same model, messages and generation settings never run twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from agentlab._paths import cache_dir
+
+
+def model_identity(model: BaseChatModel) -> tuple[str, bool]:
+    """A stable description of the model and its generation settings, and whether it may be cached.
+
+    Sampling without a seed is never cached: a re-run must draw fresh samples. A model class with
+    a ``temperature`` field left unset samples at its provider's default, so it counts as sampling.
+    """
+    params = {"_type": model._llm_type, **model._identifying_params}
+    temperature = params.get("temperature")
+    has_temperature = "temperature" in type(model).model_fields
+    greedy = params.get("do_sample") is False or (temperature is not None and float(temperature) == 0.0)
+    sampling = has_temperature and not greedy
+    cacheable = not sampling or params.get("seed") is not None
+    return json.dumps(params, sort_keys=True, default=str), cacheable
+
+
+def call_key(identity: str, messages: Sequence[BaseMessage]) -> str:
+    payload = json.dumps([identity, [(m.type, m.content) for m in messages]], default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class CallCache:
+    """SQLite-backed map from call key to the model's reply (text, token usage, model name).
+
+    >>> cache = CallCache(":memory:")
+    >>> cache.put_many({"k": {"content": "4"}}); cache.get_many(["k", "x"])
+    {'k': {'content': '4'}}
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            path = cache_dir() / "calls.sqlite"
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.commit()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT key, value FROM calls WHERE key IN ({marks})", chunk)
+                found.update((k, json.loads(v)) for k, v in rows)
+        return found
+
+    def put_many(self, entries: dict[str, dict[str, Any]]) -> None:
+        if not entries:
+            return
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO calls VALUES (?, ?)", [(k, json.dumps(v)) for k, v in entries.items()]
+            )
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM calls")
+            self._db.commit()
+
+    def __repr__(self) -> str:
+        return f"CallCache({self.path!r}, {len(self)} calls)"

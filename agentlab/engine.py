@@ -1,0 +1,231 @@
+"""The batched engine: every agent call that is ready, across all items, goes to the model together."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from tqdm.auto import tqdm
+
+from agentlab.cache import CallCache, call_key, model_identity
+from agentlab.graph import FinalAgent
+from agentlab.message import Message, Usage
+from agentlab.run import ItemResult, Run
+
+if TYPE_CHECKING:
+    from agentlab.team import Team
+
+    from agentlab.tasks.task import Task
+
+
+class AgentCallError(RuntimeError):
+    """A model call failed and the run was asked to fail fast."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    content: str
+    usage: Usage
+    model: str
+    cached: bool = False
+    latency: float = 0.0
+    error: str | None = None
+
+
+Call = tuple[int, int, int]  # (item index, round, agent index)
+
+
+class Engine:
+    """Runs a team over all items of a task, one dependency-ordered step at a time.
+
+    A call (item, round, agent) is ready once the agent has heard everyone it listens to: its
+    spatial predecessors in this round and its temporal predecessors in the last. Each step sends
+    every ready call, grouped by model, to ``model.batch``; the replies release the next calls.
+    Calls are ordered by (item, round, agent) inside a step, so the same inputs give the same records.
+    """
+
+    def __init__(
+        self,
+        team: Team,
+        task: Task,
+        rounds: int = 1,
+        *,
+        cache: CallCache | None = None,
+        fail_fast: bool = False,
+        progress: bool = True,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if rounds < 1:
+            raise ValueError(f"rounds must be at least 1; got {rounds}")
+        self.team, self.task, self.rounds = team, task, rounds
+        self.cache, self.fail_fast, self.progress = cache, fail_fast, progress
+        self.max_concurrency = max_concurrency
+        graph = team.graph
+        self.names = graph.agents
+        index = {name: i for i, name in enumerate(self.names)}
+        self.hears_now = [tuple(index[u] for u in graph.spatial_predecessors(a)) for a in self.names]
+        self.hears_before = [tuple(index[u] for u in graph.temporal_predecessors(a)) for a in self.names]
+        self.receivers = [
+            tuple(v for u, v in graph.spatial if u == a) + tuple(v for u, v in graph.temporal if u == a)
+            for a in self.names
+        ]
+        # (round, agent) -> the (round, agent) calls that wait on it
+        self.releases: dict[tuple[int, int], list[tuple[int, int]]] = {
+            (r, a): [(r, index[v]) for u, v in graph.spatial if u == name]
+            + ([(r + 1, index[v]) for u, v in graph.temporal if u == name] if r + 1 < rounds else [])
+            for r in range(rounds)
+            for a, name in enumerate(self.names)
+        }
+        self.waits_on = [
+            [len(self.hears_now[a]) + (len(self.hears_before[a]) if r else 0) for a in range(len(self.names))]
+            for r in range(rounds)
+        ]
+        self.model_seconds = 0.0
+
+    def run(self) -> Run:
+        started = time.perf_counter()
+        items = list(self.task.items)
+        n_agents = len(self.names)
+        prompts = [self.task.prompt(item) for item in items]
+        texts: list[list[list[str | None]]] = [[[None] * n_agents for _ in range(self.rounds)] for _ in items]
+        pending = [[row[:] for row in self.waits_on] for _ in items]
+        ready: list[Call] = [
+            (i, 0, a) for i in range(len(items)) for a in range(n_agents) if not pending[i][0][a]
+        ]
+        records: list[Message] = []
+        bar = tqdm(
+            total=len(items) * n_agents * self.rounds,
+            desc=f"{self.team.name} on {self.task.name}",
+            unit="call",
+            disable=not self.progress,
+        )
+        step = tokens = cached = 0
+        while ready:
+            for model, calls in self._by_model(ready):
+                conversations = [self._conversation(prompts[i], texts[i], r, a) for i, r, a in calls]
+                for (i, r, a), convo, reply in zip(
+                    calls, conversations, self._call(model, conversations), strict=True
+                ):
+                    texts[i][r][a] = reply.content
+                    records.append(
+                        Message(
+                            self.names[a],
+                            self.receivers[a],
+                            r,
+                            reply.content,
+                            items[i].id,
+                            step,
+                            reply.usage,
+                            reply.latency,
+                            reply.cached,
+                            reply.error,
+                            reply.model,
+                            tuple((m.type, str(m.content)) for m in convo),
+                        )
+                    )
+            released: list[Call] = []
+            for i, r, a in ready:
+                for r2, b in self.releases[(r, a)]:
+                    pending[i][r2][b] -= 1
+                    if not pending[i][r2][b]:
+                        released.append((i, r2, b))
+            done = records[-len(ready) :]
+            tokens += sum(m.usage.total_tokens for m in done)
+            cached += sum(m.cached for m in done)
+            bar.update(len(ready))
+            bar.set_postfix(tokens=tokens, cached=cached, refresh=False)
+            ready = sorted(released)
+            step += 1
+        bar.close()
+        results = [self._decide(item, texts[i][-1]) for i, item in enumerate(items)]
+        return Run(
+            self.team.name,
+            self.task.name,
+            self.rounds,
+            records,
+            results,
+            time.perf_counter() - started,
+            self.model_seconds,
+            step,
+        )
+
+    def _by_model(self, calls: Sequence[Call]) -> list[tuple[BaseChatModel, list[Call]]]:
+        groups: dict[int, tuple[BaseChatModel, list[Call]]] = {}
+        for call in calls:
+            model = self.team.agents[call[2]].model
+            groups.setdefault(id(model), (model, []))[1].append(call)
+        return list(groups.values())
+
+    def _conversation(
+        self, task_prompt: str, texts: list[list[str | None]], r: int, a: int
+    ) -> list[BaseMessage]:
+        heard = [(self.names[u], texts[r - 1][u]) for u in self.hears_before[a]] if r else []
+        heard += [(self.names[u], texts[r][u]) for u in self.hears_now[a]]
+        heard = [(name, text) for name, text in heard if text]  # a failed call says nothing
+        return self.team.agents[a].prompt(task_prompt, heard, r)
+
+    def _call(self, model: BaseChatModel, conversations: list[list[BaseMessage]]) -> list[_Reply]:
+        identity, cacheable = model_identity(model)
+        use_cache = self.cache is not None and cacheable
+        keys = [call_key(identity, c) for c in conversations] if use_cache else []
+        hits = self.cache.get_many(keys) if use_cache else {}
+        replies: list[_Reply | None] = [None] * len(conversations)
+        for j, key in enumerate(keys):
+            if hit := hits.get(key):
+                replies[j] = _Reply(hit["content"], Usage(**hit["usage"]), hit["model"], cached=True)
+        todo = [j for j, reply in enumerate(replies) if reply is None]
+        if todo:
+            started = time.perf_counter()
+            outputs = model.batch(
+                [conversations[j] for j in todo],
+                {"max_concurrency": self.max_concurrency},
+                return_exceptions=True,
+            )
+            latency = time.perf_counter() - started
+            self.model_seconds += latency
+            fresh = {}
+            for j, output in zip(todo, outputs, strict=True):
+                replies[j] = reply = self._reply(output, latency, model)
+                if use_cache and reply.error is None:
+                    fresh[keys[j]] = {
+                        "content": reply.content,
+                        "usage": asdict(reply.usage),
+                        "model": reply.model,
+                    }
+            if use_cache:
+                self.cache.put_many(fresh)
+        return replies  # type: ignore[return-value]
+
+    def _reply(self, output: Any, latency: float, model: BaseChatModel) -> _Reply:
+        if isinstance(output, BaseException):
+            if self.fail_fast:
+                raise AgentCallError(f"model call failed: {output!r}") from output
+            return _Reply(
+                "", Usage(), model_name(model), latency=latency, error=f"{type(output).__name__}: {output}"
+            )
+        assert isinstance(output, AIMessage)
+        name = output.response_metadata.get("model_name") or model_name(model)
+        return _Reply(output.text, Usage.from_metadata(output.usage_metadata), name, latency=latency)
+
+    def _decide(self, item: Any, last_round: list[str | None]) -> ItemResult:
+        graph = self.team.graph
+        index = {name: i for i, name in enumerate(self.names)}
+        answers = {v: self.task.extract(last_round[index[v]] or "") for v in graph.voters()}
+        if isinstance(graph.decision, FinalAgent):
+            prediction = answers[graph.decision.agent]
+        else:
+            votes = Counter(a for a in answers.values() if a is not None)
+            prediction = votes.most_common(1)[0][0] if votes else None
+        return ItemResult(
+            item.id, prediction, item.reference, self.task.score(prediction, item.reference), answers
+        )
+
+
+def model_name(model: BaseChatModel) -> str:
+    params = model._identifying_params
+    return str(params.get("model_name") or params.get("model") or model._llm_type)

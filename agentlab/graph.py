@@ -1,0 +1,125 @@
+"""Who hears whom: spatial edges inside a round, temporal edges across rounds, and a decision rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+
+@dataclass(frozen=True)
+class FinalAgent:
+    """The answer is what this agent says in the last round."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class MajorityVote:
+    """The answer is the most common answer of these agents (all when None) in the last round.
+
+    Ties go to the answer given first in agent order; unparseable answers do not vote.
+    """
+
+    agents: tuple[str, ...] | None = None
+
+
+Decision = FinalAgent | MajorityVote
+Edge = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class CommGraph:
+    """A communication graph over named agents.
+
+    Spatial edges ``(u, v)``: v hears u's message of the same round, so they must form a DAG,
+    run in topological layers. Temporal edges ``(u, v)``: v hears u's message of the previous
+    round (self-loops allowed: an agent re-reading its own last answer).
+
+    >>> g = CommGraph(["a", "b", "c"], spatial=[("a", "b"), ("b", "c")])
+    >>> g.layers
+    (('a',), ('b',), ('c',))
+    >>> g.decision
+    FinalAgent(agent='c')
+    """
+
+    agents: Sequence[str]
+    spatial: Iterable[Edge] = ()
+    temporal: Iterable[Edge] = ()
+    decision: Decision | None = None  # defaults to the last agent of the last layer
+    layers: tuple[tuple[str, ...], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        agents = tuple(self.agents)
+        if not agents:
+            raise ValueError("a communication graph needs at least one agent; got none")
+        duplicates = sorted({a for a in agents if agents.count(a) > 1})
+        if duplicates:
+            raise ValueError(f"agent names must be unique; repeated: {duplicates}")
+        spatial = tuple(tuple(e) for e in self.spatial)
+        temporal = tuple(tuple(e) for e in self.temporal)
+        for kind, edges in (("spatial", spatial), ("temporal", temporal)):
+            for edge in edges:
+                unknown = [a for a in edge if a not in agents]
+                if len(edge) != 2 or unknown:
+                    raise ValueError(
+                        f"{kind} edge {edge!r} names unknown agent(s) {unknown}; known agents: {list(agents)}"
+                    )
+        if len(set(spatial)) != len(spatial) or len(set(temporal)) != len(temporal):
+            raise ValueError("an edge is listed twice; list each edge once")
+        dag = nx.DiGraph()
+        dag.add_nodes_from(agents)
+        dag.add_edges_from(spatial)
+        try:
+            cycle = nx.find_cycle(dag)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise ValueError(
+                f"spatial edges form a cycle: {path}. Messages inside a round must flow one way; "
+                "drop one of these edges or make it temporal (heard in the next round)"
+            )
+        order = {a: i for i, a in enumerate(agents)}
+        layers = tuple(
+            tuple(sorted(layer, key=order.__getitem__)) for layer in nx.topological_generations(dag)
+        )
+        decision = self.decision or FinalAgent(layers[-1][-1])
+        if isinstance(decision, FinalAgent) and decision.agent not in agents:
+            raise ValueError(f"decision agent {decision.agent!r} is not in the graph; known: {list(agents)}")
+        if isinstance(decision, MajorityVote) and decision.agents is not None:
+            unknown = [a for a in decision.agents if a not in agents]
+            if unknown or not decision.agents:
+                raise ValueError(f"majority vote over unknown or no agents {unknown}; known: {list(agents)}")
+        object.__setattr__(self, "agents", agents)
+        object.__setattr__(self, "spatial", spatial)
+        object.__setattr__(self, "temporal", temporal)
+        object.__setattr__(self, "decision", decision)
+        object.__setattr__(self, "layers", layers)
+
+    def spatial_predecessors(self, agent: str) -> tuple[str, ...]:
+        return tuple(u for u, v in self.spatial if v == agent)
+
+    def temporal_predecessors(self, agent: str) -> tuple[str, ...]:
+        return tuple(u for u, v in self.temporal if v == agent)
+
+    def voters(self) -> tuple[str, ...]:
+        """The agents whose last-round answers the decision reads."""
+        if isinstance(self.decision, FinalAgent):
+            return (self.decision.agent,)
+        return self.decision.agents or self.agents
+
+    @property
+    def density(self) -> float:
+        """Spatial edges over the n(n-1)/2 a DAG can hold."""
+        n = len(self.agents)
+        return len(self.spatial) / (n * (n - 1) / 2) if n > 1 else 0.0
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """Nodes are agents; each edge carries ``kind`` = "spatial" or "temporal"."""
+        g = nx.MultiDiGraph(decision=self.decision)
+        g.add_nodes_from(self.agents)
+        g.add_edges_from(self.spatial, kind="spatial")
+        g.add_edges_from(self.temporal, kind="temporal")
+        return g

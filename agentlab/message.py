@@ -1,0 +1,75 @@
+"""One message of a run: what an agent said to whom, and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Exact token counts of one model call, as the model reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the model served from its own prefix cache
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    @classmethod
+    def from_metadata(cls, usage_metadata: dict[str, Any] | None) -> Usage:
+        """Read langchain-core's ``AIMessage.usage_metadata``."""
+        if not usage_metadata:
+            return cls()
+        details = usage_metadata.get("input_token_details") or {}
+        return cls(
+            int(usage_metadata.get("input_tokens", 0)),
+            int(usage_metadata.get("output_tokens", 0)),
+            int(details.get("cache_read", 0) or 0),
+        )
+
+
+@dataclass(slots=True)
+class Message:
+    """A record of one agent call.
+
+    ``receivers`` are the agents that hear this message: in the same round along spatial edges,
+    in the next round along temporal edges. ``cached`` is true when the call cache answered it
+    (its tokens are still the ones the model reported when it first ran).
+
+    >>> Message("a", ("b",), round=0, content="4", item_id="q1").usage.total_tokens
+    0
+    """
+
+    sender: str
+    receivers: tuple[str, ...]
+    round: int
+    content: str
+    item_id: str
+    step: int = 0  # engine step that made the call: calls sharing a step ran in one batch
+    usage: Usage = field(default_factory=Usage)
+    latency: float = 0.0  # seconds of the batch this call ran in, divided by its size
+    cached: bool = False
+    error: str | None = None
+    model: str = ""
+    prompt: tuple[tuple[str, str], ...] = ()  # (role, text) pairs the agent was sent
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        data = dict(data)
+        data["usage"] = Usage(**data.get("usage", {}))
+        data["receivers"] = tuple(data.get("receivers", ()))
+        data["prompt"] = tuple(tuple(p) for p in data.get("prompt", ()))
+        return cls(**data)

@@ -1,0 +1,218 @@
+"""A langchain-core chat model over transformers with true batched generation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+from pydantic import ConfigDict, PrivateAttr
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+
+
+class LocalChatModel(BaseChatModel):
+    """A transformers causal LM as a langchain-core ``BaseChatModel``.
+
+    ``batch`` runs one left-padded ``generate`` per chunk of ``batch_size`` conversations (sorted by
+    length, so rows of a chunk pad little) and reports exact token counts: prompt tokens are the
+    unpadded prompt, completion tokens run up to and including the end-of-sequence token.
+    Greedy by default; with ``temperature > 0`` it samples, reproducibly when ``seed`` is set.
+
+    >>> llm = LocalChatModel.from_pretrained("path/to/model", max_new_tokens=64)  # doctest: +SKIP
+    >>> llm.batch(["What is 2 + 3?", "What is 4 + 4?"])  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_name: str
+    revision: str | None = None  # part of the cache key: bump it when the weights change
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    batch_size: int = 16  # conversations per generate call; bounds memory on small machines
+
+    _model: Any = PrivateAttr()
+    _tokenizer: Any = PrivateAttr()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str,
+        *,
+        model_name: str | None = None,
+        dtype: Any = "auto",
+        device_map: str | dict[str, Any] | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> LocalChatModel:
+        """Load weights and tokenizer from a local folder or hub id; place them with accelerate.
+
+        ``device_map`` defaults to ``"auto"`` when a GPU is visible (accelerate spreads a model larger
+        than one GPU over all of them) and to the CPU otherwise.
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if device_map is None and torch.cuda.is_available():
+            device_map = "auto"
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
+        )
+        return cls.from_components(model, tokenizer, model_name=model_name or str(path), **settings)
+
+    @classmethod
+    def from_components(
+        cls, model: Any, tokenizer: Any, *, model_name: str, **settings: Any
+    ) -> LocalChatModel:
+        """Wrap an already loaded transformers model and tokenizer."""
+        if tokenizer.chat_template is None:
+            raise ValueError(
+                f"{model_name}: the tokenizer has no chat template; use an instruct/chat model "
+                "or set tokenizer.chat_template before wrapping it"
+            )
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.eval()
+        llm = cls(model_name=model_name, **settings)
+        llm._model, llm._tokenizer = model, tokenizer
+        return llm
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def hf_model(self) -> Any:
+        return self._model
+
+    @property
+    def _llm_type(self) -> str:
+        return "agentlab-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "revision": self.revision,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.generate_many([messages], stop=stop)[0])])
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Generate for all inputs with padded batches instead of one thread per call."""
+        conversations = [self._convert_input(x).to_messages() for x in inputs]
+        try:
+            return list(self.generate_many(conversations, stop=kwargs.get("stop")))
+        except Exception as error:
+            if not return_exceptions or len(conversations) == 1:
+                if return_exceptions:
+                    return [error]
+                raise
+        # One conversation broke the batch: retry one by one so only that one carries the error.
+        return [self.batch([c], return_exceptions=True)[0] for c in conversations]
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: Any = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        import asyncio
+
+        return await asyncio.to_thread(
+            self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs
+        )
+
+    def _template(self, conversation: Sequence[BaseMessage]) -> str:
+        chat = [{"role": _ROLES.get(m.type, m.type), "content": m.content} for m in conversation]
+        return self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+
+    def generate_many(
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None = None
+    ) -> list[AIMessage]:
+        tok = self._tokenizer
+        encoded = [tok(self._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        replies: list[AIMessage | None] = [None] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            for i, reply in zip(chunk, self._generate_padded([encoded[i] for i in chunk], stop), strict=True):
+                replies[i] = reply
+        return replies  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _generate_padded(self, prompts: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
+        tok, model = self._tokenizer, self._model
+        batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
+        sampling = self.temperature > 0
+        options: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": sampling,
+            "pad_token_id": tok.pad_token_id,
+            "temperature": self.temperature if sampling else None,
+            "top_p": self.top_p if sampling else None,
+            "top_k": None,
+        }
+        if stop:
+            options |= {"stop_strings": stop, "tokenizer": tok}
+        if sampling and self.seed is not None:
+            torch.manual_seed(self.seed)
+        started = time.perf_counter()
+        output = model.generate(**batch, **options)
+        latency = time.perf_counter() - started
+        new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
+        eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
+        replies = []
+        for prompt, row in zip(prompts, new_tokens, strict=True):
+            end = _completion_length(row, eos, tok.pad_token_id)
+            text = tok.decode(row[:end], skip_special_tokens=True).strip()
+            usage = {"input_tokens": len(prompt), "output_tokens": end, "total_tokens": len(prompt) + end}
+            finish = "stop" if end < len(row) or (end and row[end - 1] in eos) else "length"
+            metadata = {"model_name": self.model_name, "finish_reason": finish, "batch_latency": latency}
+            replies.append(AIMessage(text, usage_metadata=usage, response_metadata=metadata))
+        return replies
+
+
+def _as_list(value: int | list[int] | None) -> list[int]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
+def _completion_length(row: list[int], eos: set[int], pad: int) -> int:
+    """Tokens the model generated for this row: through the first end-of-sequence token, else up to
+    the padding that fills rows which stopped early (on a stop string)."""
+    end = next((j + 1 for j, t in enumerate(row) if t in eos), None)
+    if end is None:
+        end = len(row)
+        while end and row[end - 1] == pad:
+            end -= 1
+    return end

@@ -1,0 +1,62 @@
+"""A deterministic fake chat model for tests, docs and overhead benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+Responder = Callable[[Sequence[BaseMessage]], str]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers with ``respond(messages)`` and reports one token per whitespace-separated word.
+
+    A reply that is an exception instance is raised instead, to script failures.
+
+    >>> model = ScriptedChatModel(respond=lambda msgs: "The answer is 4")
+    >>> reply = model.invoke("What is 2 + 2?")
+    >>> reply.content, reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"]
+    ('The answer is 4', 4, 4)
+    """
+
+    respond: Responder
+    name_: str = "scripted"
+
+    @property
+    def _llm_type(self) -> str:
+        return "agentlab-scripted"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.name_}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        reply = self.respond(messages)
+        if isinstance(reply, BaseException):
+            raise reply
+        prompt_tokens = sum(word_count(str(m.content)) for m in messages)
+        completion_tokens = word_count(reply)
+        message = AIMessage(
+            reply,
+            usage_metadata={
+                "input_tokens": prompt_tokens,
+                "output_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            response_metadata={"model_name": self.name_},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,212 @@
+"""The result of ``team.run(task)``: every message, every item's answer, and the metrics."""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentlab.message import Message, Usage
+from agentlab.stats import wilson_interval
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item_id: str
+    prediction: Any
+    reference: Any
+    score: float
+    answers: dict[str, Any] = field(default_factory=dict)  # each voter's extracted answer
+
+
+@dataclass
+class Run:
+    """Records and metrics of one run; inspecting it never calls a model.
+
+    ``model_seconds`` is the time spent inside model calls (langchain-core's call path included);
+    the rest of ``wall_seconds`` is the engine's own.
+    """
+
+    team: str
+    task: str
+    rounds: int
+    records: list[Message]
+    results: list[ItemResult]
+    wall_seconds: float
+    model_seconds: float
+    steps: int = 0
+
+    @property
+    def n_items(self) -> int:
+        return len(self.results)
+
+    @property
+    def accuracy(self) -> float:
+        return sum(r.score for r in self.results) / self.n_items if self.results else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95% Wilson interval of the accuracy."""
+        return wilson_interval(sum(r.score for r in self.results), self.n_items)
+
+    @property
+    def usage(self) -> Usage:
+        return sum((m.usage for m in self.records), Usage())
+
+    @property
+    def calls(self) -> int:
+        return len(self.records)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(m.cached for m in self.records)
+
+    @property
+    def errors(self) -> list[Message]:
+        return [m for m in self.records if m.error is not None]
+
+    def usage_by_agent(self) -> dict[str, Usage]:
+        totals: dict[str, Usage] = defaultdict(Usage)
+        for m in self.records:
+            totals[m.sender] += m.usage
+        return dict(totals)
+
+    def usage_by_round(self) -> dict[int, Usage]:
+        totals: dict[int, Usage] = defaultdict(Usage)
+        for m in self.records:
+            totals[m.round] += m.usage
+        return dict(totals)
+
+    def messages(self, item_id: str) -> list[Message]:
+        return [m for m in self.records if m.item_id == item_id]
+
+    def summary(self) -> dict[str, Any]:
+        low, high = self.interval
+        usage = self.usage
+        return {
+            "team": self.team,
+            "task": self.task,
+            "items": self.n_items,
+            "rounds": self.rounds,
+            "accuracy": round(self.accuracy, 4),
+            "ci95": (round(low, 4), round(high, 4)),
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "tokens_per_item": round(usage.total_tokens / max(1, self.n_items), 1),
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "errors": len(self.errors),
+            "wall_seconds": round(self.wall_seconds, 2),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        low, high = s["ci95"]
+        return (
+            f"Run({s['team']} on {s['task']}: accuracy {s['accuracy']:.1%} [95% CI {low:.1%}–{high:.1%}] "
+            f"over {s['items']} items × {s['rounds']} rounds; tokens {s['prompt_tokens']} prompt + "
+            f"{s['completion_tokens']} completion; {s['calls']} calls, {s['cache_hits']} cached, "
+            f"{s['errors']} errors; {s['wall_seconds']} s)"
+        )
+
+    def _repr_html_(self) -> str:
+        return summary_table([self])
+
+    def to_html(self, path: str | Path) -> Path:
+        """A self-contained HTML report: summary, tokens per agent, every item's transcript."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report_html(self), encoding="utf-8")
+        return path
+
+
+_COLUMNS = (
+    "team",
+    "task",
+    "items",
+    "accuracy",
+    "ci95",
+    "tokens_per_item",
+    "calls",
+    "cache_hits",
+    "errors",
+    "wall_seconds",
+)
+
+
+def summary_table(runs: Sequence[Run]) -> str:
+    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    rows = []
+    for run in runs:
+        s = run.summary()
+        s["accuracy"] = f"{s['accuracy']:.1%}"
+        s["ci95"] = f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}"
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(s[c]))}</td>" for c in _COLUMNS) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def text_table(runs: Sequence[Run]) -> str:
+    """The same summary as plain text, for terminals and logs."""
+    lines = []
+    for run in runs:
+        s = run.summary()
+        lo, hi = s["ci95"]
+        lines.append(
+            (
+                s["team"],
+                f"{s['accuracy']:.1%}",
+                f"{lo:.1%}–{hi:.1%}",
+                str(s["tokens_per_item"]),
+                str(s["calls"]),
+                str(s["cache_hits"]),
+                str(s["errors"]),
+                f"{s['wall_seconds']:.1f}",
+            )
+        )
+    header = ("team", "accuracy", "95% CI", "tokens/item", "calls", "cached", "errors", "seconds")
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r) for r in [header, *lines])
+
+
+def report_html(run: Run) -> str:
+    esc = html.escape
+    agents = "".join(
+        f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
+        for a, u in run.usage_by_agent().items()
+    )
+    items = []
+    for result in run.results:
+        mark = "✔" if result.score >= 1 else "✘"
+        turns = "".join(_message_html(m) for m in run.messages(result.item_id))
+        items.append(
+            f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
+            f"reference {esc(str(result.reference))}</summary>{turns}</details>"
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em}"
+        "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}"
+        ".msg{margin:.5em 0 .5em 1em}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(run.team)} on {esc(run.task)}</title>"
+        f"<style>{style}</style></head><body><h1>{esc(run.team)} on {esc(run.task)}</h1>"
+        f"{summary_table([run])}<h2>Tokens per agent</h2><table><tr><th>agent</th><th>prompt</th>"
+        f"<th>completion</th></tr>{agents}</table><h2>Items</h2>{''.join(items)}</body></html>"
+    )
+
+
+def _message_html(m: Message) -> str:
+    esc = html.escape
+    notes = f"{m.usage.prompt_tokens}+{m.usage.completion_tokens} tokens"
+    notes += ", cached" if m.cached else ""
+    notes += f", error: {esc(m.error)}" if m.error else ""
+    to = esc(", ".join(m.receivers) or "—")
+    return (
+        f"<div class='msg'><b>round {m.round} · {esc(m.sender)}</b> → {to} <small>({notes})</small>"
+        f"<pre>{esc(m.content)}</pre></div>"
+    )

@@ -1,0 +1,69 @@
+"""A task: items, how to prompt for an answer, how to read it back, how to score it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    question: str
+    reference: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    """A named set of items plus prompt, extractor and scorer.
+
+    ``train_items`` is a split disjoint from ``items``: learners draw from it, never from test.
+
+    >>> import agentlab as al
+    >>> task = al.tasks.load("arithmetic", n=3, seed=0)
+    >>> len(task), task.score(task.extract("so the answer is 12."), 12)
+    (3, 1.0)
+    """
+
+    name: str
+    items: Sequence[Item]
+    prompt_template: str = "{question}"
+    extractor: Callable[[str], Any] = str.strip
+    scorer: Callable[[Any, Any], float] = lambda pred, ref: float(pred == ref)
+    train_items: Sequence[Item] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ids = [item.id for item in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"task {self.name!r}: item ids must be unique")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def prompt(self, item: Item) -> str:
+        return self.prompt_template.format(question=item.question, **item.meta)
+
+    def extract(self, text: str) -> Any:
+        return self.extractor(text)
+
+    def score(self, prediction: Any, reference: Any) -> float:
+        return 0.0 if prediction is None else float(self.scorer(prediction, reference))
+
+    def train(self, n: int | None = None) -> Task:
+        """The held-out training split as its own Task (first ``n`` items)."""
+        if not self.train_items:
+            raise ValueError(f"task {self.name!r} has no training split")
+        items = list(self.train_items)[:n]
+        return replace(self, name=f"{self.name}[train]", items=items, train_items=())
+
+    def head(self, n: int) -> Task:
+        return replace(self, items=list(self.items)[:n])
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, {len(self.items)} items, {len(self.train_items)} train)"

@@ -1,0 +1,108 @@
+"""A team: agents, the graph that connects them, and the rule that turns their words into one answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from agentlab.agent import Agent
+from agentlab.cache import CallCache
+from agentlab.engine import Engine
+from agentlab.graph import CommGraph, MajorityVote
+from agentlab.run import Run
+from agentlab.tasks.task import Task
+
+
+class Team:
+    """Agents wired by a ``CommGraph``; ``team.run(task)`` is the one way to run anything.
+
+    Agents without a model use the team's ``model``. Without a graph, the agents answer
+    independently and vote.
+
+    >>> import agentlab as al
+    >>> llm = al.models.ScriptedChatModel(respond=lambda msgs: "The answer is 4")
+    >>> team = al.Team([al.Agent("a"), al.Agent("b")], al.CommGraph(["a", "b"], [("a", "b")]), model=llm)
+    >>> team.run(al.tasks.load("arithmetic", n=2), progress=False, cache=False).calls
+    4
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        graph: CommGraph | None = None,
+        *,
+        model: BaseChatModel | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not agents:
+            raise ValueError("a team needs at least one agent; got an empty list")
+        names = [a.name for a in agents]
+        if graph is None:
+            graph = CommGraph(names, decision=MajorityVote() if len(names) > 1 else None)
+        if list(graph.agents) != names:
+            missing, extra = set(graph.agents) - set(names), set(names) - set(graph.agents)
+            if missing or extra:
+                raise ValueError(
+                    f"the graph and the agents disagree: graph-only {sorted(missing)}, "
+                    f"agents-only {sorted(extra)}; give every agent exactly one node"
+                )
+            by_name = {a.name: a for a in agents}
+            agents = [by_name[n] for n in graph.agents]
+        resolved = []
+        for agent in agents:
+            if agent.model is None and model is None:
+                raise ValueError(f"agent {agent.name!r} has no model; pass model= to Team or to the Agent")
+            if agent.model is not None and not isinstance(agent.model, BaseChatModel):
+                raise TypeError(
+                    f"agent {agent.name!r}: its model is a {type(agent.model).__name__}, "
+                    "not a langchain-core BaseChatModel"
+                )
+            resolved.append(agent if agent.model is not None else replace(agent, model=model))
+        self.agents: list[Agent] = resolved
+        self.graph = graph
+        self.name = name or f"{len(resolved)}-agent team"
+
+    def run(
+        self,
+        task: Task,
+        rounds: int = 1,
+        *,
+        cache: bool | str | Path | CallCache = True,
+        fail_fast: bool = False,
+        progress: bool = True,
+        max_concurrency: int | None = None,
+    ) -> Run:
+        """Run every item of ``task`` through the graph for ``rounds`` rounds, all items at once.
+
+        ``cache``: True uses the shared on-disk call cache, False turns it off, a path or
+        ``CallCache`` picks another. ``fail_fast``: raise on the first failed model call instead of
+        recording the error on its message and going on.
+        """
+        if not isinstance(task, Task):
+            raise TypeError(f"team.run takes a Task (al.tasks.load(...)); got {type(task).__name__}")
+        if cache is True:
+            cache = CallCache()
+        elif cache is False:
+            cache = None
+        elif not isinstance(cache, CallCache):
+            cache = CallCache(cache)
+        engine = Engine(
+            self,
+            task,
+            rounds,
+            cache=cache,
+            fail_fast=fail_fast,
+            progress=progress,
+            max_concurrency=max_concurrency,
+        )
+        return engine.run()
+
+    def __repr__(self) -> str:
+        g = self.graph
+        return (
+            f"Team({self.name!r}: {len(self.agents)} agents, {len(g.spatial)} spatial + "
+            f"{len(g.temporal)} temporal edges, decision {g.decision})"
+        )
