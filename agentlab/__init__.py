@@ -2,8 +2,8 @@
 
 >>> import agentlab as al
 >>> llm = al.models.ScriptedChatModel(respond=lambda msgs: "The answer is 4")
->>> run = al.topologies.load("chain", n_agents=3, model=llm).run(al.tasks.load("arithmetic", n=4), cache=False,
-...                                                               progress=False)
+>>> team = al.topologies.load("chain", n_agents=3, model=llm)
+>>> run = team.run(al.tasks.load("arithmetic", n=4), cache=False, progress=False)
 >>> run.calls, run.usage.completion_tokens
 (12, 48)
 """
@@ -27,6 +27,7 @@ __all__ = [
     "CommGraph",
     "FinalAgent",
     "Item",
+    "ItemResult",
     "MajorityVote",
     "Message",
     "Run",

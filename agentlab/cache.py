@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ def call_key(identity: str, messages: Sequence[BaseMessage]) -> str:
 class CallCache:
     """SQLite-backed map from call key to the model's reply (text, token usage, model name).
 
+    The default file is ``$AGENTLAB_CALL_CACHE``, else ``calls.sqlite`` in agentlab's cache folder.
+
     >>> cache = CallCache(":memory:")
     >>> cache.put_many({"k": {"content": "4"}}); cache.get_many(["k", "x"])
     {'k': {'content': '4'}}
@@ -46,7 +49,7 @@ class CallCache:
 
     def __init__(self, path: str | Path | None = None) -> None:
         if path is None:
-            path = cache_dir() / "calls.sqlite"
+            path = os.environ.get("AGENTLAB_CALL_CACHE") or cache_dir() / "calls.sqlite"
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)

@@ -18,9 +18,8 @@ from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
 
 if TYPE_CHECKING:
-    from agentlab.team import Team
-
     from agentlab.tasks.task import Task
+    from agentlab.team import Team
 
 
 class AgentCallError(RuntimeError):
@@ -74,15 +73,19 @@ class Engine:
             tuple(v for u, v in graph.spatial if u == a) + tuple(v for u, v in graph.temporal if u == a)
             for a in self.names
         ]
-        # (round, agent) -> the (round, agent) calls that wait on it
-        self.releases: dict[tuple[int, int], list[tuple[int, int]]] = {
-            (r, a): [(r, index[v]) for u, v in graph.spatial if u == name]
-            + ([(r + 1, index[v]) for u, v in graph.temporal if u == name] if r + 1 < rounds else [])
-            for r in range(rounds)
-            for a, name in enumerate(self.names)
-        }
+        # (round, agent) -> the calls that wait on it: its hearers in this round and the next, and its
+        # own turn in the next round (an agent's turns run in order even when it hears nobody).
+        self.releases: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for r in range(rounds):
+            for a, name in enumerate(self.names):
+                now = [(r, index[v]) for u, v in graph.spatial if u == name]
+                later = {index[v] for u, v in graph.temporal if u == name} | {a} if r + 1 < rounds else set()
+                self.releases[(r, a)] = now + [(r + 1, b) for b in sorted(later)]
         self.waits_on = [
-            [len(self.hears_now[a]) + (len(self.hears_before[a]) if r else 0) for a in range(len(self.names))]
+            [
+                len(self.hears_now[a]) + (len(set(self.hears_before[a]) | {a}) if r else 0)
+                for a in range(len(self.names))
+            ]
             for r in range(rounds)
         ]
         self.model_seconds = 0.0

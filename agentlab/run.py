@@ -117,10 +117,7 @@ class Run:
 
     def to_html(self, path: str | Path) -> Path:
         """A self-contained HTML report: summary, tokens per agent, every item's transcript."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(report_html(self), encoding="utf-8")
-        return path
+        return write_report([self], path)
 
 
 _COLUMNS = (
@@ -172,7 +169,30 @@ def text_table(runs: Sequence[Run]) -> str:
     return "\n".join(fmt.format(*r) for r in [header, *lines])
 
 
-def report_html(run: Run) -> str:
+def report_html(runs: Sequence[Run], title: str | None = None) -> str:
+    """One self-contained page: the summary of every run, then each run's tokens and transcripts."""
+    esc = html.escape
+    title = title or ", ".join(f"{r.team} on {r.task}" for r in runs)
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em}"
+        "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}.msg{margin:.5em 0 .5em 1em}"
+    )
+    sections = "".join(_run_section(run) for run in runs)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{esc(title)}</h1>{summary_table(runs)}{sections}</body></html>"
+    )
+
+
+def write_report(runs: Sequence[Run], path: str | Path, title: str | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report_html(runs, title), encoding="utf-8")
+    return path
+
+
+def _run_section(run: Run) -> str:
     esc = html.escape
     agents = "".join(
         f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
@@ -186,17 +206,9 @@ def report_html(run: Run) -> str:
             f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
             f"reference {esc(str(result.reference))}</summary>{turns}</details>"
         )
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em}"
-        "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}"
-        ".msg{margin:.5em 0 .5em 1em}"
-    )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(run.team)} on {esc(run.task)}</title>"
-        f"<style>{style}</style></head><body><h1>{esc(run.team)} on {esc(run.task)}</h1>"
-        f"{summary_table([run])}<h2>Tokens per agent</h2><table><tr><th>agent</th><th>prompt</th>"
-        f"<th>completion</th></tr>{agents}</table><h2>Items</h2>{''.join(items)}</body></html>"
+        f"<h2>{esc(run.team)} on {esc(run.task)}</h2><h3>Tokens per agent</h3><table><tr><th>agent</th>"
+        f"<th>prompt</th><th>completion</th></tr>{agents}</table><h3>Items</h3>{''.join(items)}"
     )
 
 

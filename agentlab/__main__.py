@@ -1,0 +1,5 @@
+import sys
+
+from agentlab.cli import main
+
+sys.exit(main())

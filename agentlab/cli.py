@@ -1,0 +1,47 @@
+"""The ``agentlab`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEMO_TOPOLOGIES = (("single", 1, 1), ("chain", 3, 1), ("star", 4, 1), ("debate", 3, 2))
+
+
+def demo(n: int, out: Path, max_new_tokens: int, cache: bool) -> int:
+    """Compare preset topologies on arithmetic with the embedded model; print a table, write a report."""
+    import agentlab as al
+    from agentlab.run import text_table, write_report
+
+    print(f"Loading the embedded model ({al.models.embedded.NAME}); the first load converts it (~30 s)...")
+    llm = al.models.default(max_new_tokens=max_new_tokens)
+    task = al.tasks.load("arithmetic", n=n, seed=0)
+    runs = []
+    for name, n_agents, rounds in DEMO_TOPOLOGIES:
+        team = al.topologies.load(name, n_agents=n_agents, model=llm)
+        runs.append(team.run(task, rounds=rounds, cache=cache))
+    print()
+    print(text_table(runs))
+    path = write_report(runs, out / "report.html", title=f"Preset topologies on arithmetic ({n} items)")
+    print(f"\nReport: {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentlab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("demo", help="small experiment on the embedded model: table + report")
+    p.add_argument("--n", type=int, default=20, help="arithmetic items (default 20)")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="report folder (default runs/demo)")
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--no-cache", action="store_true", help="call the model even for calls made before")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.n, args.out, args.max_new_tokens, cache=not args.no_cache)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

