@@ -1,0 +1,77 @@
+"""Loading built-in tasks from their cards."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from agentlab._cards import card_names, load_card
+from agentlab.tasks import arithmetic
+from agentlab.tasks.extract import extract_number, numbers_match
+from agentlab.tasks.task import Item, Task
+
+EXTRACTORS: dict[str, Callable[[str], Any]] = {"number": extract_number, "text": str.strip}
+SCORERS: dict[str, Callable[[Any, Any], float]] = {
+    "numeric_match": lambda p, r: float(numbers_match(p, r)),
+    "exact": lambda p, r: float(p == r),
+}
+
+
+def _load_arithmetic(
+    card: dict[str, Any],
+    split: str = "test",
+    n: int | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+    min_steps: int | None = None,
+    max_steps: int | None = None,
+    n_train: int | None = None,
+) -> tuple[list[Item], list[Item]]:
+    d = card["defaults"]
+    n = limit if limit is not None else (n if n is not None else d["n"])
+    lo = min_steps or d["min_steps"]
+    kw = {
+        "seed": d["seed"] if seed is None else seed,
+        "min_steps": lo,
+        "max_steps": max_steps or max(lo, d["max_steps"]),
+    }
+    items = arithmetic.generate(n, split=split, **kw)
+    train = [] if split == "train" else arithmetic.generate(n_train or d["n_train"], split="train", **kw)
+    return items, train
+
+
+LOADERS: dict[str, Callable[..., tuple[list[Item], list[Item]]]] = {"arithmetic": _load_arithmetic}
+
+
+def load(name: str, **options: Any) -> Task:
+    """Load a built-in task by its card name.
+
+    >>> task = load("arithmetic", n=5, seed=1)
+    >>> len(task), len(task.train(3))
+    (5, 3)
+    """
+    card = load_card("tasks", name)
+    loader = LOADERS[card["loader"]]
+    accepted = set(inspect.signature(loader).parameters) - {"card"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(f"task {name!r} does not take {unknown}; it takes {sorted(accepted)}")
+    items, train = loader(card, **options)
+    return Task(
+        name,
+        items,
+        card["prompt"],
+        EXTRACTORS[card["extractor"]],
+        SCORERS[card["scorer"]],
+        train,
+        meta={"card": card, "options": options},
+    )
+
+
+def list_tasks() -> list[dict[str, Any]]:
+    """Every built-in task with its description and source."""
+    return [
+        {k: load_card("tasks", n).get(k) for k in ("name", "description", "source", "splits")}
+        for n in card_names("tasks")
+    ]

@@ -1,0 +1,115 @@
+"""Preset communication graphs, declared as cards in topologies/ and built here."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Sequence
+
+from langchain_core.language_models import BaseChatModel
+
+from agentlab._cards import card_names, load_card
+from agentlab.agent import Agent
+from agentlab.graph import CommGraph, Edge, FinalAgent, MajorityVote
+from agentlab.team import Team
+
+
+def _chain(n: int, **_: object) -> list[tuple[int, int]]:
+    return [(i, i + 1) for i in range(n - 1)]
+
+
+def _star(n: int, **_: object) -> list[tuple[int, int]]:
+    return [(i, n - 1) for i in range(n - 1)]  # the hub is the last agent: it hears every spoke
+
+
+def _tree(n: int, branching: int = 2, **_: object) -> list[tuple[int, int]]:
+    # agent 0 is the root; children report up, so edges point child -> parent
+    return [(child, (child - 1) // branching) for child in range(1, n)]
+
+
+def _complete(n: int, **_: object) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def _layered(n: int, width: int = 2, **_: object) -> list[tuple[int, int]]:
+    layers = [list(range(s, min(s + width, n))) for s in range(0, n, width)]
+    return [(u, v) for a, b in itertools.pairwise(layers) for u in a for v in b]
+
+
+def _random(n: int, p: float = 0.5, seed: int = 0, **_: object) -> list[tuple[int, int]]:
+    rng = random.Random(seed)
+    return [(i, j) for i, j in _complete(n) if rng.random() < p]
+
+
+def _none(n: int, **_: object) -> list[tuple[int, int]]:
+    return []
+
+
+SPATIAL: dict[str, Callable[..., list[tuple[int, int]]]] = {
+    "chain": _chain,
+    "star": _star,
+    "tree": _tree,
+    "complete": _complete,
+    "layered": _layered,
+    "random": _random,
+    "none": _none,
+}
+
+
+def _temporal(kind: str, n: int, decider: int) -> list[tuple[int, int]]:
+    if kind == "none":
+        return []
+    if kind == "self":
+        return [(i, i) for i in range(n)]
+    if kind == "all":
+        return [(i, j) for i in range(n) for j in range(n)]
+    if kind == "decider":  # everyone rereads what the deciding agent concluded last round
+        return [(decider, i) for i in range(n)]
+    raise ValueError(f"unknown temporal pattern {kind!r}; known: none, self, all, decider")
+
+
+def load(
+    name: str,
+    n_agents: int | None = None,
+    model: BaseChatModel | None = None,
+    roles: Sequence[str] | None = None,
+    **options: object,
+) -> Team:
+    """A preset team: ``al.topologies.load("star", n_agents=4, model=llm)``.
+
+    ``roles`` gives each agent's profile text (cycled when shorter than the team); ``options``
+    reach the card's pattern (``p`` and ``seed`` for random, ``width`` for layered, ``branching`` for tree).
+
+    >>> import agentlab as al
+    >>> team = al.topologies.load("chain", n_agents=3, model=al.models.ScriptedChatModel(respond=str))
+    >>> team.graph.spatial
+    (('agent0', 'agent1'), ('agent1', 'agent2'))
+    """
+    card = load_card("topologies", name)
+    n = card.get("n_agents") if n_agents is None else n_agents
+    fixed = card.get("fixed_agents")
+    if fixed is not None and n != fixed:
+        raise ValueError(f"topology {name!r} has exactly {fixed} agent(s); got n_agents={n}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n_agents must be a positive integer; got {n!r}")
+    pattern = card["spatial"]
+    if pattern not in SPATIAL:
+        raise ValueError(f"card {name!r}: unknown spatial pattern {pattern!r}; known: {sorted(SPATIAL)}")
+    spatial = SPATIAL[pattern](n, **{**card.get("options", {}), **options})
+    decider = {"first": 0, "last": n - 1}.get(card.get("decider", "last"), n - 1)
+    temporal = _temporal(card.get("temporal", "none"), n, decider)
+    names = [f"agent{i}" for i in range(n)]
+    profiles = list(roles or card.get("roles") or [""])
+    agents = [Agent(names[i], role=profiles[i % len(profiles)]) for i in range(n)]
+
+    def edges(pairs: list[tuple[int, int]]) -> list[Edge]:
+        return [(names[u], names[v]) for u, v in pairs]
+
+    decision = MajorityVote() if card.get("decision") == "majority" else FinalAgent(names[decider])
+    graph = CommGraph(names, edges(spatial), edges(temporal), decision)
+    return Team(agents, graph, model=model, name=name)
+
+
+def names() -> list[str]:
+    """The preset names, one per card in topologies/."""
+    return card_names("topologies")

@@ -1,0 +1,95 @@
+from typing import Any
+
+import agentlab as al
+from agentlab.cache import model_identity
+
+
+class CountingModel(al.models.ScriptedChatModel):
+    calls: int = 0
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.calls += 1
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+class SamplingModel(CountingModel):
+    temperature: float | None = 0.7
+    seed: int | None = None
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.name_, "temperature": self.temperature, "seed": self.seed}
+
+
+def answer(messages):
+    return "The answer is 9"
+
+
+def test_rerunning_the_same_experiment_makes_no_model_call(tmp_path):
+    cache = al.CallCache(tmp_path / "calls.sqlite")
+    model = CountingModel(respond=answer)
+    task = al.tasks.load("arithmetic", n=4)
+    first = al.topologies.load("chain", n_agents=3, model=model).run(
+        task, rounds=2, cache=cache, progress=False
+    )
+    assert model.calls == 24 and first.cache_hits == 0
+    again = al.topologies.load("chain", n_agents=3, model=model).run(
+        task, rounds=2, cache=cache, progress=False
+    )
+    assert model.calls == 24  # nothing new
+    assert again.cache_hits == again.calls == 24 and all(m.cached for m in again.records)
+    assert again.usage == first.usage  # hits still report the tokens the model counted
+    assert [r.prediction for r in again.results] == [r.prediction for r in first.results]
+
+
+def test_the_default_cache_lives_on_disk_and_survives_a_new_cache_object():
+    model = CountingModel(respond=answer)
+    task = al.tasks.load("arithmetic", n=3)
+    al.Team([al.Agent("a")], model=model).run(task, progress=False)
+    run = al.Team([al.Agent("a")], model=model).run(task, progress=False)
+    assert model.calls == 3 and run.cache_hits == 3
+    assert len(al.CallCache()) == 3
+
+
+def test_cache_off_calls_the_model_every_time():
+    model = CountingModel(respond=answer)
+    task = al.tasks.load("arithmetic", n=3)
+    for _ in range(2):
+        run = al.Team([al.Agent("a")], model=model).run(task, cache=False, progress=False)
+    assert model.calls == 6 and run.cache_hits == 0
+    assert len(al.CallCache()) == 0
+
+
+def test_other_generation_settings_miss_the_cache(tmp_path):
+    cache = al.CallCache(tmp_path / "c.sqlite")
+    task = al.tasks.load("arithmetic", n=2)
+    for seed in (1, 2):
+        model = SamplingModel(respond=answer, seed=seed)
+        run = al.Team([al.Agent("a")], model=model).run(task, cache=cache, progress=False)
+        assert run.cache_hits == 0
+    rerun = al.Team([al.Agent("a")], model=SamplingModel(respond=answer, seed=2)).run(
+        task, cache=cache, progress=False
+    )
+    assert rerun.cache_hits == 2
+
+
+def test_sampling_without_a_seed_is_never_cached(tmp_path):
+    cache = al.CallCache(tmp_path / "c.sqlite")
+    model = SamplingModel(respond=answer)
+    task = al.tasks.load("arithmetic", n=2)
+    for _ in range(2):
+        run = al.Team([al.Agent("a")], model=model).run(task, cache=cache, progress=False)
+    assert model.calls == 4 and run.cache_hits == 0 and len(cache) == 0
+    # an unset temperature means the provider's default, which samples
+    assert model_identity(SamplingModel(respond=answer, temperature=None))[1] is False
+    assert model_identity(SamplingModel(respond=answer, temperature=0.0))[1] is True
+    assert model_identity(al.models.LocalChatModel(model_name="m"))[1] is True  # greedy
+    assert model_identity(al.models.LocalChatModel(model_name="m", temperature=0.8))[1] is False
+
+
+def test_failed_calls_are_not_cached(tmp_path):
+    cache = al.CallCache(tmp_path / "c.sqlite")
+    flaky = CountingModel(respond=lambda m: RuntimeError("try later"))
+    task = al.tasks.load("arithmetic", n=2)
+    al.Team([al.Agent("a")], model=flaky).run(task, cache=cache, progress=False)
+    assert len(cache) == 0

@@ -1,0 +1,43 @@
+"""End to end on the embedded SmolLM2-135M-Instruct (slow: converts the GGUF file on a fresh machine)."""
+
+import pytest
+
+import agentlab as al
+from agentlab.models import embedded
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return al.models.default(max_new_tokens=48)
+
+
+def test_a_chain_runs_end_to_end_on_the_embedded_model(llm):
+    task = al.tasks.load("arithmetic", n=4, seed=0)
+    run = al.topologies.load("chain", n_agents=2, model=llm).run(task, rounds=2, progress=False)
+    assert run.calls == 16 and not run.errors
+    assert all(m.usage.prompt_tokens > 0 and m.usage.completion_tokens > 0 for m in run.records)
+    assert {m.model for m in run.records} == {"SmolLM2-135M-Instruct"}
+    assert all(m.content for m in run.records)
+    assert sum(r.prediction is not None for r in run.results) >= 2  # it does state numbers
+    # the second agent of round 1 quoted the first agent's reply of the same round
+    a0 = {m.item_id: m.content for m in run.records if m.sender == "agent0" and m.round == 1}
+    for m in run.records:
+        if m.sender == "agent1" and m.round == 1:
+            assert f"[agent0]: {a0[m.item_id].strip()}" in m.prompt[-1][1]
+    rerun = al.topologies.load("chain", n_agents=2, model=llm).run(task, rounds=2, progress=False)
+    assert rerun.cache_hits == 16 and rerun.usage == run.usage
+
+
+def test_the_converted_model_is_cached_and_reused(llm, monkeypatch):
+    folder = embedded.converted_path()
+    assert (folder / "model.safetensors").is_file() and (folder / "chat_template.jinja").exists()
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the GGUF file was converted again")
+
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_conversion)
+    assert embedded.converted_path() == folder

