@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +18,38 @@ from langchain_core.messages import BaseMessage
 from agentlab._paths import cache_dir
 
 
-def model_identity(model: BaseChatModel) -> tuple[str, bool]:
-    """A stable description of the model and its generation settings, and whether it may be cached.
+@dataclass(frozen=True)
+class ModelIdentity:
+    """A stable description of a model and its generation settings, and how its calls may be cached.
 
     Sampling without a seed is never cached: a re-run must draw fresh samples. A model class with
     a ``temperature`` field left unset samples at its provider's default, so it counts as sampling.
+    Seeded sampling is cached per call site, since two agents sending the same prompt are meant to
+    draw two different samples.
     """
-    params = {"_type": model._llm_type, **model._identifying_params}
-    temperature = params.get("temperature")
-    has_temperature = "temperature" in type(model).model_fields
-    greedy = params.get("do_sample") is False or (temperature is not None and float(temperature) == 0.0)
-    sampling = has_temperature and not greedy
-    cacheable = not sampling or params.get("seed") is not None
-    return json.dumps(params, sort_keys=True, default=str), cacheable
 
+    description: str
+    cacheable: bool
+    sampling: bool
 
-def call_key(identity: str, messages: Sequence[BaseMessage]) -> str:
-    payload = json.dumps([identity, [(m.type, m.content) for m in messages]], default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    @classmethod
+    def of(cls, model: BaseChatModel) -> ModelIdentity:
+        params = {"_type": model._llm_type, **model._identifying_params}
+        temperature = params.get("temperature")
+        has_temperature = "temperature" in type(model).model_fields
+        greedy = params.get("do_sample") is False or (temperature is not None and float(temperature) == 0.0)
+        sampling = has_temperature and not greedy
+        cacheable = not sampling or params.get("seed") is not None
+        return cls(json.dumps(params, sort_keys=True, default=str), cacheable, sampling)
+
+    def key(self, messages: Sequence[BaseMessage], site: Sequence[Any] = ()) -> str:
+        """The cache key of one call; ``site`` (item, round, agent) counts only when sampling."""
+        payload = [
+            self.description,
+            [(m.type, m.content) for m in messages],
+            list(site) if self.sampling else [],
+        ]
+        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
 class CallCache:

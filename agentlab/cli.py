@@ -10,13 +10,13 @@ from pathlib import Path
 DEMO_TOPOLOGIES = (("single", 1, 1), ("chain", 3, 1), ("star", 4, 1), ("debate", 3, 2))
 
 
-def demo(n: int, out: Path, max_new_tokens: int, cache: bool) -> int:
+def demo(n: int, out: Path, max_new_tokens: int, temperature: float, seed: int, cache: bool) -> int:
     """Compare preset topologies on arithmetic with the embedded model; print a table, write a report."""
     import agentlab as al
     from agentlab.run import text_table, write_report
 
     print(f"Loading the embedded model ({al.models.embedded.NAME}); the first load converts it (~30 s)...")
-    llm = al.models.default(max_new_tokens=max_new_tokens)
+    llm = al.models.default(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     task = al.tasks.load("arithmetic", n=n, seed=0)
     runs = []
     for name, n_agents, rounds in DEMO_TOPOLOGIES:
@@ -35,11 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser("demo", help="small experiment on the embedded model: table + report")
     p.add_argument("--n", type=int, default=20, help="arithmetic items (default 20)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="report folder (default runs/demo)")
-    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.0, help="above 0 samples (seeded, so still cached)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed; seeded calls are cached")
     p.add_argument("--no-cache", action="store_true", help="call the model even for calls made before")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return demo(args.n, args.out, args.max_new_tokens, cache=not args.no_cache)
+        return demo(
+            args.n, args.out, args.max_new_tokens, args.temperature, args.seed, cache=not args.no_cache
+        )
     return 2
 
 

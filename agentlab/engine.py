@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from tqdm.auto import tqdm
 
-from agentlab.cache import CallCache, call_key, model_identity
+from agentlab.cache import CallCache, ModelIdentity
 from agentlab.graph import FinalAgent
 from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
@@ -111,9 +111,9 @@ class Engine:
         while ready:
             for model, calls in self._by_model(ready):
                 conversations = [self._conversation(prompts[i], texts[i], r, a) for i, r, a in calls]
-                for (i, r, a), convo, reply in zip(
-                    calls, conversations, self._call(model, conversations), strict=True
-                ):
+                sites = [(items[i].id, r, self.names[a]) for i, r, a in calls]
+                replies = self._call(model, conversations, sites)
+                for (i, r, a), convo, reply in zip(calls, conversations, replies, strict=True):
                     texts[i][r][a] = reply.content
                     records.append(
                         Message(
@@ -172,10 +172,14 @@ class Engine:
         heard = [(name, text) for name, text in heard if text]  # a failed call says nothing
         return self.team.agents[a].prompt(task_prompt, heard, r)
 
-    def _call(self, model: BaseChatModel, conversations: list[list[BaseMessage]]) -> list[_Reply]:
-        identity, cacheable = model_identity(model)
-        use_cache = self.cache is not None and cacheable
-        keys = [call_key(identity, c) for c in conversations] if use_cache else []
+    def _call(
+        self, model: BaseChatModel, conversations: list[list[BaseMessage]], sites: list[tuple[str, int, str]]
+    ) -> list[_Reply]:
+        identity = ModelIdentity.of(model)
+        use_cache = self.cache is not None and identity.cacheable
+        keys = (
+            [identity.key(c, site) for c, site in zip(conversations, sites, strict=True)] if use_cache else []
+        )
         hits = self.cache.get_many(keys) if use_cache else {}
         replies: list[_Reply | None] = [None] * len(conversations)
         for j, key in enumerate(keys):

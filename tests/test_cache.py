@@ -1,7 +1,7 @@
 from typing import Any
 
 import agentlab as al
-from agentlab.cache import model_identity
+from agentlab.cache import ModelIdentity
 
 
 class CountingModel(al.models.ScriptedChatModel):
@@ -81,10 +81,10 @@ def test_sampling_without_a_seed_is_never_cached(tmp_path):
         run = al.Team([al.Agent("a")], model=model).run(task, cache=cache, progress=False)
     assert model.calls == 4 and run.cache_hits == 0 and len(cache) == 0
     # an unset temperature means the provider's default, which samples
-    assert model_identity(SamplingModel(respond=answer, temperature=None))[1] is False
-    assert model_identity(SamplingModel(respond=answer, temperature=0.0))[1] is True
-    assert model_identity(al.models.LocalChatModel(model_name="m"))[1] is True  # greedy
-    assert model_identity(al.models.LocalChatModel(model_name="m", temperature=0.8))[1] is False
+    assert ModelIdentity.of(SamplingModel(respond=answer, temperature=None)).cacheable is False
+    assert ModelIdentity.of(SamplingModel(respond=answer, temperature=0.0)).cacheable is True
+    assert ModelIdentity.of(al.models.LocalChatModel(model_name="m")).cacheable is True  # greedy
+    assert ModelIdentity.of(al.models.LocalChatModel(model_name="m", temperature=0.8)).cacheable is False
 
 
 def test_failed_calls_are_not_cached(tmp_path):
@@ -93,3 +93,16 @@ def test_failed_calls_are_not_cached(tmp_path):
     task = al.tasks.load("arithmetic", n=2)
     al.Team([al.Agent("a")], model=flaky).run(task, cache=cache, progress=False)
     assert len(cache) == 0
+
+
+def test_seeded_sampling_caches_each_agent_apart(tmp_path):
+    """Three agents sending one prompt draw three samples; a re-run must give back all three."""
+    cache = al.CallCache(tmp_path / "c.sqlite")
+    draws = iter(range(1000))
+    model = SamplingModel(respond=lambda m: f"The answer is {next(draws)}", seed=0)
+    task = al.tasks.load("arithmetic", n=2)
+    first = al.topologies.load("debate", n_agents=3, model=model).run(task, cache=cache, progress=False)
+    again = al.topologies.load("debate", n_agents=3, model=model).run(task, cache=cache, progress=False)
+    assert again.cache_hits == 6
+    assert [m.content for m in again.records] == [m.content for m in first.records]
+    assert len({m.content for m in first.records}) == 6

@@ -7,22 +7,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, PrivateAttr
+
+from agentlab.models.in_process import InProcessChatModel
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
 
-class LocalChatModel(BaseChatModel):
+class LocalChatModel(InProcessChatModel):
     """A transformers causal LM as a langchain-core ``BaseChatModel``.
 
-    ``batch`` runs one left-padded ``generate`` per chunk of ``batch_size`` conversations (sorted by
-    length, so rows of a chunk pad little) and reports exact token counts: prompt tokens are the
-    unpadded prompt, completion tokens run up to and including the end-of-sequence token.
-    Greedy by default; with ``temperature > 0`` it samples, reproducibly when ``seed`` is set.
+    ``batch`` (langchain-core's call for many inputs) runs one left-padded ``generate`` per chunk of
+    ``batch_size`` conversations, sorted by length so rows of a chunk pad little, and reports exact
+    token counts: prompt tokens are the unpadded prompt, completion tokens run up to and including
+    the end-of-sequence token. Greedy by default; with ``temperature > 0`` it samples, reproducibly
+    when ``seed`` is set (the seed is applied per generate call, so a sample depends on its batch).
 
     >>> llm = LocalChatModel.from_pretrained("path/to/model", max_new_tokens=64)  # doctest: +SKIP
     >>> llm.batch(["What is 2 + 3?", "What is 4 + 4?"])  # doctest: +SKIP
@@ -36,7 +37,7 @@ class LocalChatModel(BaseChatModel):
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
-    batch_size: int = 16  # conversations per generate call; bounds memory on small machines
+    batch_size: int = 64  # conversations per generate; decoding is memory-bound, so wider is faster
 
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
@@ -117,39 +118,10 @@ class LocalChatModel(BaseChatModel):
     ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self.generate_many([messages], stop=stop)[0])])
 
-    def batch(
-        self,
-        inputs: list[LanguageModelInput],
-        config: RunnableConfig | list[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = False,
-        **kwargs: Any,
-    ) -> list[Any]:
-        """Generate for all inputs with padded batches instead of one thread per call."""
-        conversations = [self._convert_input(x).to_messages() for x in inputs]
-        try:
-            return list(self.generate_many(conversations, stop=kwargs.get("stop")))
-        except Exception as error:
-            if not return_exceptions or len(conversations) == 1:
-                if return_exceptions:
-                    return [error]
-                raise
-        # One conversation broke the batch: retry one by one so only that one carries the error.
-        return [self.batch([c], return_exceptions=True)[0] for c in conversations]
-
-    async def abatch(
-        self,
-        inputs: list[LanguageModelInput],
-        config: Any = None,
-        *,
-        return_exceptions: bool = False,
-        **kwargs: Any,
-    ) -> list[Any]:
-        import asyncio
-
-        return await asyncio.to_thread(
-            self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs
-        )
+    def _generate_all(
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
+    ) -> list[AIMessage]:
+        return self.generate_many(conversations, stop)
 
     def _template(self, conversation: Sequence[BaseMessage]) -> str:
         chat = [{"role": _ROLES.get(m.type, m.type), "content": m.content} for m in conversation]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+
+from agentlab.models.in_process import InProcessChatModel
 
 Responder = Callable[[Sequence[BaseMessage]], str]
 
@@ -16,10 +17,11 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-class ScriptedChatModel(BaseChatModel):
+class ScriptedChatModel(InProcessChatModel):
     """Answers with ``respond(messages)`` and reports one token per whitespace-separated word.
 
-    A reply that is an exception instance is raised instead, to script failures.
+    A reply that is an exception instance is raised instead, to script failures. ``batch`` goes
+    through langchain-core's ``generate`` over all conversations at once.
 
     >>> model = ScriptedChatModel(respond=lambda msgs: "The answer is 4")
     >>> reply = model.invoke("What is 2 + 2?")
@@ -60,3 +62,10 @@ class ScriptedChatModel(BaseChatModel):
             response_metadata={"model_name": self.name_},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate_all(
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
+    ) -> list[AIMessage]:
+        # langchain-core's own many-prompt call: one callback context, no thread per call
+        result = self.generate([list(c) for c in conversations], stop=stop)
+        return [generations[0].message for generations in result.generations]
