@@ -69,18 +69,22 @@ class Engine:
         index = {name: i for i, name in enumerate(self.names)}
         self.hears_now = [tuple(index[u] for u in graph.spatial_predecessors(a)) for a in self.names]
         self.hears_before = [tuple(index[u] for u in graph.temporal_predecessors(a)) for a in self.names]
+        # who hears each agent: in the last round only its spatial successors, as no round follows
+        now = [tuple(v for u, v in graph.spatial if u == a) for a in self.names]
+        later = [tuple(v for u, v in graph.temporal if u == a) for a in self.names]
         self.receivers = [
-            tuple(v for u, v in graph.spatial if u == a) + tuple(v for u, v in graph.temporal if u == a)
-            for a in self.names
+            [now[a] + (later[a] if r + 1 < rounds else ()) for a in range(len(self.names))]
+            for r in range(rounds)
         ]
         # (round, agent) -> the calls that wait on it: its hearers in this round and the next, and its
         # own turn in the next round (an agent's turns run in order even when it hears nobody).
         self.releases: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for r in range(rounds):
             for a, name in enumerate(self.names):
-                now = [(r, index[v]) for u, v in graph.spatial if u == name]
-                later = {index[v] for u, v in graph.temporal if u == name} | {a} if r + 1 < rounds else set()
-                self.releases[(r, a)] = now + [(r + 1, b) for b in sorted(later)]
+                nxt = ({index[v] for u, v in graph.temporal if u == name} | {a}) if r + 1 < rounds else set()
+                self.releases[(r, a)] = [(r, index[v]) for u, v in graph.spatial if u == name] + [
+                    (r + 1, b) for b in sorted(nxt)
+                ]
         self.waits_on = [
             [
                 len(self.hears_now[a]) + (len(set(self.hears_before[a]) | {a}) if r else 0)
@@ -118,7 +122,7 @@ class Engine:
                     records.append(
                         Message(
                             self.names[a],
-                            self.receivers[a],
+                            self.receivers[r][a],
                             r,
                             reply.content,
                             items[i].id,

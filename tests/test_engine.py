@@ -42,6 +42,7 @@ def test_temporal_edges_carry_last_rounds_messages(small_task):
     assert "[a]: a-r0 heard ." in b1 and "[b]: b-r0 heard ." in b1
     assert prompts_by(run, "a", round=1)[0].content.startswith("a-r0")  # a hears nobody, ever
     assert prompts_by(run, "b", round=0)[0].receivers == ("b",)
+    assert prompts_by(run, "b", round=1)[0].receivers == ()  # no round follows the last
     # round-1 calls ran in a later batch than round-0 calls
     assert min(m.step for m in run.records if m.round == 1) > max(m.step for m in run.records if m.round == 0)
 

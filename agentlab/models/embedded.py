@@ -67,8 +67,7 @@ def converted_path() -> Path:
 def default(**settings: Any) -> LocalChatModel:
     """SmolLM2-135M-Instruct on the CPU (or GPU when present), greedy, 256 new tokens at most.
 
-    >>> import agentlab as al
-    >>> llm = al.models.default(max_new_tokens=64)  # doctest: +SKIP
+    Use: ``llm = al.models.default(max_new_tokens=64)``; settings are ``LocalChatModel``'s.
     """
     return LocalChatModel.from_pretrained(
         str(converted_path()), model_name=NAME, revision=revision(), dtype="float32", **settings

@@ -26,7 +26,7 @@ class ScriptedChatModel(InProcessChatModel):
     >>> model = ScriptedChatModel(respond=lambda msgs: "The answer is 4")
     >>> reply = model.invoke("What is 2 + 2?")
     >>> reply.content, reply.usage_metadata["input_tokens"], reply.usage_metadata["output_tokens"]
-    ('The answer is 4', 4, 4)
+    ('The answer is 4', 5, 4)
     """
 
     respond: Responder
