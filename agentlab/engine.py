@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
@@ -179,38 +179,47 @@ class Engine:
     def _call(
         self, model: BaseChatModel, conversations: list[list[BaseMessage]], sites: list[tuple[str, int, str]]
     ) -> list[_Reply]:
+        """Answer one step's calls for one model: from the cache where it can, else in one batch.
+
+        With the cache on, identical calls inside a step are sent once and the copies count as
+        cache hits, exactly as they would had they come one step later.
+        """
         identity = ModelIdentity.of(model)
         use_cache = self.cache is not None and identity.cacheable
-        keys = (
-            [identity.key(c, site) for c, site in zip(conversations, sites, strict=True)] if use_cache else []
+        if not use_cache:
+            return self._batch(model, conversations)
+        keys = [identity.key(c, site) for c, site in zip(conversations, sites, strict=True)]
+        known = {
+            k: _Reply(h["content"], Usage(**h["usage"]), h["model"], cached=True)
+            for k, h in self.cache.get_many(keys).items()
+        }
+        first = {k: j for j, k in reversed(list(enumerate(keys))) if k not in known}
+        todo = sorted(first.values())
+        fresh = self._batch(model, [conversations[j] for j in todo])
+        for j, reply in zip(todo, fresh, strict=True):
+            if reply.error is None:
+                known[keys[j]] = replace(reply, cached=True, latency=0.0)
+        self.cache.put_many(
+            {
+                keys[j]: {"content": r.content, "usage": asdict(r.usage), "model": r.model}
+                for j, r in zip(todo, fresh, strict=True)
+                if r.error is None
+            }
         )
-        hits = self.cache.get_many(keys) if use_cache else {}
-        replies: list[_Reply | None] = [None] * len(conversations)
-        for j, key in enumerate(keys):
-            if hit := hits.get(key):
-                replies[j] = _Reply(hit["content"], Usage(**hit["usage"]), hit["model"], cached=True)
-        todo = [j for j, reply in enumerate(replies) if reply is None]
-        if todo:
-            started = time.perf_counter()
-            outputs = model.batch(
-                [conversations[j] for j in todo],
-                {"max_concurrency": self.max_concurrency},
-                return_exceptions=True,
-            )
-            latency = time.perf_counter() - started
-            self.model_seconds += latency
-            fresh = {}
-            for j, output in zip(todo, outputs, strict=True):
-                replies[j] = reply = self._reply(output, latency, model)
-                if use_cache and reply.error is None:
-                    fresh[keys[j]] = {
-                        "content": reply.content,
-                        "usage": asdict(reply.usage),
-                        "model": reply.model,
-                    }
-            if use_cache:
-                self.cache.put_many(fresh)
-        return replies  # type: ignore[return-value]
+        sent = dict(zip(todo, fresh, strict=True))
+        # a copy of a call that failed shares its error; every other copy is a hit
+        return [sent.get(j) or known.get(k) or sent[first[k]] for j, k in enumerate(keys)]
+
+    def _batch(self, model: BaseChatModel, conversations: list[list[BaseMessage]]) -> list[_Reply]:
+        if not conversations:
+            return []
+        started = time.perf_counter()
+        outputs = model.batch(
+            conversations, {"max_concurrency": self.max_concurrency}, return_exceptions=True
+        )
+        latency = time.perf_counter() - started
+        self.model_seconds += latency
+        return [self._reply(output, latency, model) for output in outputs]
 
     def _reply(self, output: Any, latency: float, model: BaseChatModel) -> _Reply:
         if isinstance(output, BaseException):

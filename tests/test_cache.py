@@ -106,3 +106,29 @@ def test_seeded_sampling_caches_each_agent_apart(tmp_path):
     assert again.cache_hits == 6
     assert [m.content for m in again.records] == [m.content for m in first.records]
     assert len({m.content for m in first.records}) == 6
+
+
+def test_identical_calls_in_one_step_are_sent_once():
+    model = CountingModel(respond=answer)
+    task = al.tasks.load("arithmetic", n=3)
+    team = al.topologies.load("star", n_agents=4, model=model)  # three spokes, no roles: one prompt
+    run = team.run(task, progress=False)
+    assert model.calls == 3 + 3  # one spoke call per item, then the hub
+    spokes = [m for m in run.records if m.sender != "agent3"]
+    assert sum(not m.cached for m in spokes) == 3 and run.cache_hits == 6
+    assert len({m.usage for m in spokes}) == 1  # the copies report the tokens of the call they share
+
+    off = CountingModel(respond=answer)
+    assert (
+        al.topologies.load("star", n_agents=4, model=off).run(task, cache=False, progress=False).cache_hits
+        == 0
+    )
+    assert off.calls == 12
+
+
+def test_a_failed_call_shares_its_error_with_its_copies():
+    model = CountingModel(respond=lambda m: RuntimeError("down"))
+    run = al.topologies.load("debate", n_agents=3, model=model).run(
+        al.tasks.load("arithmetic", n=2), progress=False
+    )
+    assert model.calls == 2 and len(run.errors) == 6
