@@ -116,7 +116,8 @@ def test_identical_calls_in_one_step_are_sent_once():
     assert model.calls == 3 + 3  # one spoke call per item, then the hub
     spokes = [m for m in run.records if m.sender != "agent3"]
     assert sum(not m.cached for m in spokes) == 3 and run.cache_hits == 6
-    assert len({m.usage for m in spokes}) == 1  # the copies report the tokens of the call they share
+    # the copies report the tokens of the call they share
+    assert len({(m.item_id, m.usage) for m in spokes}) == len({m.item_id for m in spokes}) == 3
 
     off = CountingModel(respond=answer)
     assert (
@@ -127,8 +128,15 @@ def test_identical_calls_in_one_step_are_sent_once():
 
 
 def test_a_failed_call_shares_its_error_with_its_copies():
-    model = CountingModel(respond=lambda m: RuntimeError("down"))
-    run = al.topologies.load("debate", n_agents=3, model=model).run(
-        al.tasks.load("arithmetic", n=2), progress=False
-    )
-    assert model.calls == 2 and len(run.errors) == 6
+    sent = []
+
+    class Down(al.models.ScriptedChatModel):
+        def batch(self, inputs, config=None, **kwargs):
+            sent.append(len(inputs))
+            return super().batch(inputs, config, **kwargs)
+
+    model = Down(respond=lambda m: RuntimeError("down"))
+    task = al.tasks.load("arithmetic", n=2)
+    run = al.topologies.load("debate", n_agents=3, model=model).run(task, progress=False)
+    assert sent == [2]  # three agents x two items, two distinct prompts
+    assert len(run.errors) == 6 and all("down" in m.error for m in run.errors)
