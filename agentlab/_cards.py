@@ -1,4 +1,4 @@
-"""Finding the YAML cards: inside the wheel (agentlab/_cards/) or at the repository root in a checkout."""
+"""Finding the YAML cards: inside the wheel (agentlab/cards/) or at the repository root in a checkout."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ _PACKAGE = Path(__file__).parent
 
 
 def card_dir(kind: str) -> Path:
-    for candidate in (_PACKAGE / "_cards" / kind, _PACKAGE.parent / kind):
+    for candidate in (_PACKAGE / "cards" / kind, _PACKAGE.parent / kind):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(
-        f"no {kind} cards found in {_PACKAGE / '_cards'} or {_PACKAGE.parent}; "
+        f"no {kind} cards found in {_PACKAGE / 'cards'} or {_PACKAGE.parent}; "
         "reinstall agentlab (pip install -e .)"
     )
 
