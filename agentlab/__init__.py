@@ -11,7 +11,7 @@
 from agentlab import models, tasks, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
-from agentlab.engine import AgentCallError
+from agentlab.engine import AgentCallError, Budget
 from agentlab.graph import CommGraph, FinalAgent, MajorityVote
 from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent",
     "AgentCallError",
+    "Budget",
     "CallCache",
     "CommGraph",
     "FinalAgent",

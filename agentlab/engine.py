@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
 from tqdm.auto import tqdm
 
 from agentlab.cache import CallCache, ModelIdentity
@@ -24,6 +25,29 @@ if TYPE_CHECKING:
 
 class AgentCallError(RuntimeError):
     """A model call failed and the run was asked to fail fast."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits on what a run may spend; reaching one stops the run cleanly after the current step.
+
+    Tokens and calls count what the model computed for this run, in earlier (resumed) sessions
+    too; cache hits are free. Seconds count this session only.
+    """
+
+    max_tokens: int | None = None
+    max_calls: int | None = None
+    max_seconds: float | None = None
+
+    def exceeded(self, tokens: int, calls: int, seconds: float) -> str | None:
+        for name, used, limit in (
+            ("max_tokens", tokens, self.max_tokens),
+            ("max_calls", calls, self.max_calls),
+            ("max_seconds", seconds, self.max_seconds),
+        ):
+            if limit is not None and used >= limit:
+                return f"budget {name}={limit} reached ({used:g} used)"
+        return None
 
 
 @dataclass(frozen=True)
@@ -58,12 +82,24 @@ class Engine:
         fail_fast: bool = False,
         progress: bool = True,
         max_concurrency: int | None = None,
+        budget: Budget | None = None,
+        prior: Mapping[tuple[str, int, str], Message] | None = None,
+        on_message: Callable[[Message], None] = lambda message: None,
+        on_result: Callable[[ItemResult], None] = lambda result: None,
+        retries: int = 2,
+        retry_backoff: float = 1.0,
     ) -> None:
+        """``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
+        those calls are replayed, not made again. ``on_message`` sees each new message as it is
+        made, ``on_result`` each item as soon as its last call is done."""
         if rounds < 1:
             raise ValueError(f"rounds must be at least 1; got {rounds}")
         self.team, self.task, self.rounds = team, task, rounds
         self.cache, self.fail_fast, self.progress = cache, fail_fast, progress
-        self.max_concurrency = max_concurrency
+        self.max_concurrency, self.budget = max_concurrency, budget
+        self.prior = dict(prior or {})
+        self.on_message, self.on_result = on_message, on_result
+        self.retries, self.retry_backoff = retries, retry_backoff
         graph = team.graph
         self.names = graph.agents
         index = {name: i for i, name in enumerate(self.names)}
@@ -101,64 +137,82 @@ class Engine:
         prompts = [self.task.prompt(item) for item in items]
         texts: list[list[list[str | None]]] = [[[None] * n_agents for _ in range(self.rounds)] for _ in items]
         pending = [[row[:] for row in self.waits_on] for _ in items]
+        calls_left = [n_agents * self.rounds] * len(items)
         ready: list[Call] = [
             (i, 0, a) for i in range(len(items)) for a in range(n_agents) if not pending[i][0][a]
         ]
         records: list[Message] = []
+        results: dict[int, ItemResult] = {}
         bar = tqdm(
             total=len(items) * n_agents * self.rounds,
             desc=f"{self.team.name} on {self.task.name}",
             unit="call",
             disable=not self.progress,
         )
-        step = tokens = cached = 0
+        step = spent_tokens = spent_calls = hits = 0
+        stopped = None
         while ready:
-            for model, calls in self._by_model(ready):
+            replayed = [c for c in ready if (items[c[0]].id, c[1], self.names[c[2]]) in self.prior]
+            for i, r, a in replayed:
+                message = self.prior[(items[i].id, r, self.names[a])]
+                texts[i][r][a] = message.content
+                records.append(message)
+            for model, calls in self._by_model([c for c in ready if c not in set(replayed)]):
                 conversations = [self._conversation(prompts[i], texts[i], r, a) for i, r, a in calls]
                 sites = [(items[i].id, r, self.names[a]) for i, r, a in calls]
                 replies = self._call(model, conversations, sites)
                 for (i, r, a), convo, reply in zip(calls, conversations, replies, strict=True):
                     texts[i][r][a] = reply.content
-                    records.append(
-                        Message(
-                            self.names[a],
-                            self.receivers[r][a],
-                            r,
-                            reply.content,
-                            items[i].id,
-                            step,
-                            reply.usage,
-                            reply.latency,
-                            reply.cached,
-                            reply.error,
-                            reply.model,
-                            tuple((m.type, str(m.content)) for m in convo),
-                        )
+                    message = Message(
+                        self.names[a],
+                        self.receivers[r][a],
+                        r,
+                        reply.content,
+                        items[i].id,
+                        step,
+                        reply.usage,
+                        reply.latency,
+                        reply.cached,
+                        reply.error,
+                        reply.model,
+                        tuple((m.type, str(m.content)) for m in convo),
                     )
+                    records.append(message)
+                    self.on_message(message)
             released: list[Call] = []
             for i, r, a in ready:
+                calls_left[i] -= 1
+                if not calls_left[i]:
+                    results[i] = self._decide(items[i], texts[i][-1])
+                    self.on_result(results[i])
                 for r2, b in self.releases[(r, a)]:
                     pending[i][r2][b] -= 1
                     if not pending[i][r2][b]:
                         released.append((i, r2, b))
-            done = records[-len(ready) :]
-            tokens += sum(m.usage.total_tokens for m in done)
-            cached += sum(m.cached for m in done)
+            for message in records[-len(ready) :]:
+                hits += message.cached
+                if not message.cached:
+                    spent_tokens += message.usage.total_tokens
+                    spent_calls += 1
             bar.update(len(ready))
-            bar.set_postfix(tokens=tokens, cached=cached, refresh=False)
+            bar.set_postfix(tokens=spent_tokens, cached=hits, refresh=False)
             ready = sorted(released)
             step += 1
+            if ready and self.budget:
+                stopped = self.budget.exceeded(spent_tokens, spent_calls, time.perf_counter() - started)
+                if stopped:
+                    break
         bar.close()
-        results = [self._decide(item, texts[i][-1]) for i, item in enumerate(items)]
         return Run(
             self.team.name,
             self.task.name,
             self.rounds,
             records,
-            results,
+            [results[i] for i in sorted(results)],
             time.perf_counter() - started,
             self.model_seconds,
             step,
+            stopped,
         )
 
     def _by_model(self, calls: Sequence[Call]) -> list[tuple[BaseChatModel, list[Call]]]:
@@ -211,12 +265,20 @@ class Engine:
         return [sent.get(j) or known.get(k) or sent[first[k]] for j, k in enumerate(keys)]
 
     def _batch(self, model: BaseChatModel, conversations: list[list[BaseMessage]]) -> list[_Reply]:
+        """One ``model.batch``; calls that failed in a way that may pass are retried with backoff."""
         if not conversations:
             return []
+        config: RunnableConfig = {"max_concurrency": self.max_concurrency}
         started = time.perf_counter()
-        outputs = model.batch(
-            conversations, {"max_concurrency": self.max_concurrency}, return_exceptions=True
-        )
+        outputs = model.batch(conversations, config, return_exceptions=True)
+        for attempt in range(self.retries):
+            failed = [j for j, out in enumerate(outputs) if isinstance(out, BaseException) and transient(out)]
+            if not failed:
+                break
+            time.sleep(self.retry_backoff * 2**attempt)
+            again = model.batch([conversations[j] for j in failed], config, return_exceptions=True)
+            for j, out in zip(failed, again, strict=True):
+                outputs[j] = out
         latency = time.perf_counter() - started
         self.model_seconds += latency
         return [self._reply(output, latency, model) for output in outputs]
@@ -249,3 +311,14 @@ class Engine:
 def model_name(model: BaseChatModel) -> str:
     params = model._identifying_params
     return str(params.get("model_name") or params.get("model") or model._llm_type)
+
+
+_TRANSIENT_NAMES = ("Timeout", "RateLimit", "Connection", "Overloaded", "Unavailable", "OutOfMemory")
+
+
+def transient(error: BaseException) -> bool:
+    """Whether trying the same call again may succeed: time-outs, rate limits, dropped connections,
+    overloaded services, out of memory (the local model retries alone, in a smaller batch)."""
+    return isinstance(error, TimeoutError | ConnectionError) or any(
+        word in type(error).__name__ for word in _TRANSIENT_NAMES
+    )

@@ -38,6 +38,7 @@ class Run:
     wall_seconds: float
     model_seconds: float
     steps: int = 0
+    stopped: str | None = None  # why the run ended early (a budget), None when every item finished
 
     @property
     def n_items(self) -> int:
@@ -100,6 +101,7 @@ class Run:
             "cache_hits": self.cache_hits,
             "errors": len(self.errors),
             "wall_seconds": round(self.wall_seconds, 2),
+            "stopped": self.stopped,
         }
 
     def __repr__(self) -> str:
@@ -109,7 +111,9 @@ class Run:
             f"Run({s['team']} on {s['task']}: accuracy {s['accuracy']:.1%} [95% CI {low:.1%}–{high:.1%}] "
             f"over {s['items']} items × {s['rounds']} rounds; tokens {s['prompt_tokens']} prompt + "
             f"{s['completion_tokens']} completion; {s['calls']} calls, {s['cache_hits']} cached, "
-            f"{s['errors']} errors; {s['wall_seconds']} s)"
+            f"{s['errors']} errors; {s['wall_seconds']} s"
+            + (f"; STOPPED EARLY: {self.stopped}" if self.stopped else "")
+            + ")"
         )
 
     def _repr_html_(self) -> str:

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
-from agentlab.engine import Engine
+from agentlab.engine import Budget, Engine
 from agentlab.graph import CommGraph, MajorityVote
 from agentlab.run import Run
 from agentlab.tasks.task import Task
@@ -74,12 +74,16 @@ class Team:
         fail_fast: bool = False,
         progress: bool = True,
         max_concurrency: int | None = None,
+        budget: Budget | None = None,
+        retries: int = 2,
     ) -> Run:
         """Run every item of ``task`` through the graph for ``rounds`` rounds, all items at once.
 
         ``cache``: True uses the shared on-disk call cache, False turns it off, a path or
         ``CallCache`` picks another. ``fail_fast``: raise on the first failed model call instead of
-        recording the error on its message and going on.
+        recording the error on its message and going on. ``retries``: how often a call that failed
+        transiently (time-out, rate limit, connection, out of memory) is tried again, with backoff.
+        ``budget``: stop cleanly after the step that reaches it; ``run.stopped`` says why.
         """
         if not isinstance(task, Task):
             raise TypeError(f"team.run takes a Task (al.tasks.load(...)); got {type(task).__name__}")
@@ -97,6 +101,8 @@ class Team:
             fail_fast=fail_fast,
             progress=progress,
             max_concurrency=max_concurrency,
+            budget=budget,
+            retries=retries,
         )
         return engine.run()
 
