@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
 import agentlab as al
@@ -48,6 +49,16 @@ def main() -> None:
         sequential_tokens += reply.usage_metadata["output_tokens"]
     sequential = time.perf_counter() - started
 
+    # The floor under any batching: reading every prompt once (prefill), one prompt at a time, no
+    # generation. On a CPU prefill is compute-bound, so batching it saves nothing; only decoding gains.
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for message in run.records:
+            conversation = [roles[kind](text) for kind, text in message.prompt]
+            ids = llm.tokenizer(llm._template(conversation), add_special_tokens=False, return_tensors="pt")
+            llm.hf_model(**ids, logits_to_keep=1)
+    prefill = time.perf_counter() - started
+
     engine_tokens = run.usage.completion_tokens
     print(
         f"{args.items} items x {args.agents} agents x {args.rounds} rounds ({args.topology}), "
@@ -62,11 +73,13 @@ def main() -> None:
         ),
         ("engine, fresh cache", deduplicated.wall_seconds, f"{computed} distinct calls computed"),
         ("one by one", sequential, f"{sequential_tokens / sequential:.1f} completion tokens/s"),
+        ("prefill only", prefill, f"{run.usage.prompt_tokens} prompt tokens, one prompt at a time"),
     ]:
         print(
             f"{label:<20} {seconds:7.1f} s  {args.items / seconds:6.3f} items/s  "
             f"{sequential / seconds:5.2f}x one by one  ({note})"
         )
+    print(f"ceiling for any batching of these calls without prefix reuse: {sequential / prefill:.2f}x")
     same = sequential_tokens == engine_tokens
     print(f"same completion tokens: {same} ({engine_tokens} batched vs {sequential_tokens} one by one)")
 
