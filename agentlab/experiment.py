@@ -1,0 +1,464 @@
+"""Experiments from one YAML file: validated before any model call, written to a run folder as they go.
+
+A run folder ``runs/<name>/`` holds ``config.yaml`` (resolved), ``environment.json`` (package
+versions, git commit), ``records.jsonl`` (one line per message, appended and flushed as made),
+``results.jsonl`` (one line per finished item), ``metrics.json`` and ``report.html``. Running the
+same file again resumes: messages on disk are replayed, not called again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentlab.cache import CallCache
+from agentlab.coordination import coordination_metrics
+from agentlab.engine import Budget, Engine
+from agentlab.message import Message
+from agentlab.run import ItemResult, Run, text_table, write_report
+from agentlab.stats import mcnemar_exact, mean_and_std, paired_bootstrap
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    kind: Literal["default", "local", "scripted"] = "default"
+    path: str | None = None  # local: a folder or hub id
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    batch_size: int = 64
+    reply: str = "The answer is 0"  # scripted: what every agent says (dry runs, tests)
+    delay: float = 0.0  # scripted: seconds each batch takes
+
+
+class TopologySpec(_Strict):
+    preset: str
+    label: str | None = None  # defaults to the preset name
+    n_agents: int | None = None
+    rounds: int | None = None  # defaults to the experiment's rounds
+    roles: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.preset
+
+
+class BudgetSpec(_Strict):
+    max_tokens: int | None = None
+    max_calls: int | None = None
+    max_seconds: float | None = None
+
+
+class ExperimentConfig(_Strict):
+    name: str
+    task: dict[str, Any]  # {name: ..., and al.tasks.load's options}
+    topologies: list[TopologySpec] = Field(min_length=1)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    rounds: int = Field(1, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])  # each seed draws the task and seeds sampling
+    cache: bool = True
+    retries: int = Field(2, ge=0)
+    budget: BudgetSpec | None = None  # per topology and seed
+
+
+def _closest(word: str, options: Iterator[str] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            parent: Any = ExperimentConfig
+            for part in problem["loc"][:-1]:
+                field_info = parent.model_fields.get(str(part)) if isinstance(part, str) else None
+                if field_info is not None:
+                    annotation = field_info.annotation
+                    parent = next(
+                        (
+                            a
+                            for a in getattr(annotation, "__args__", (annotation,))
+                            if isinstance(a, type) and issubclass(a, BaseModel)
+                        ),
+                        parent,
+                    )
+            key = str(problem["loc"][-1])
+            lines.append(
+                f"  {where}: unknown key{_closest(key, parent.model_fields)} "
+                f"(valid: {', '.join(parent.model_fields)})"
+            )
+        elif problem["type"] == "missing":
+            lines.append(f"  {where}: missing (required)")
+        else:
+            lines.append(f"  {where}: {problem['msg']} (got {problem.get('input')!r})")
+    return f"invalid experiment file {source}:\n" + "\n".join(lines)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for package in ("agentlab", "torch", "transformers", "accelerate", "langchain-core"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git_commit": _git_commit(),
+    }
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete line; a torn last line (the process died mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with path.open("r+b") as f:
+            f.truncate(end)
+    return [json.loads(line) for line in data[:end].decode().splitlines() if line.strip()]
+
+
+class _Appender:
+    """Appends JSON lines and flushes each one, so a killed process loses at most the line it was writing."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", encoding="utf-8")
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class ExperimentResult:
+    """The runs of an experiment, keyed by (topology label, seed), and where they were written."""
+
+    folder: Path
+    runs: dict[tuple[str, int], Run]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        return text_table(list(self.runs.values()))
+
+    def __repr__(self) -> str:
+        return f"ExperimentResult({self.folder}):\n{self.table()}"
+
+
+class Experiment:
+    """``Experiment.from_yaml("experiments/x.yaml").run()``: the notebook twin of ``agentlab run``."""
+
+    def __init__(self, config: ExperimentConfig, source: str = "<config>") -> None:
+        self.config, self.source = config, source
+        from agentlab import tasks, topologies
+
+        if config.task.get("name") is None:
+            raise ValueError(f"invalid experiment file {source}:\n  task.name: missing (required)")
+        known_tasks = [t["name"] for t in tasks.list()]
+        if config.task["name"] not in known_tasks:
+            raise ValueError(
+                f"invalid experiment file {source}:\n  task.name: unknown task "
+                f"{config.task['name']!r}{_closest(config.task['name'], known_tasks)}"
+            )
+        for i, spec in enumerate(config.topologies):
+            if spec.preset not in topologies.names():
+                raise ValueError(
+                    f"invalid experiment file {source}:\n  topologies.{i}.preset: unknown preset "
+                    f"{spec.preset!r}{_closest(spec.preset, topologies.names())}"
+                )
+        labels = [spec.name for spec in config.topologies]
+        if len(set(labels)) != len(labels):
+            raise ValueError(
+                f"invalid experiment file {source}: two topologies share a label; give each a "
+                "distinct `label`"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Experiment:
+        if not isinstance(data, dict):
+            raise ValueError(f"invalid experiment file {source}: expected a mapping at the top level")
+        try:
+            return cls(ExperimentConfig.model_validate(data), source)
+        except ValidationError as error:
+            raise ValueError(_describe(error, source)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Experiment:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no experiment file at {path}")
+        return cls.from_dict(yaml.safe_load(path.read_text()), str(path))
+
+    def _model(self, seed: int) -> Any:
+        from agentlab import models
+
+        spec = self.config.model
+        settings = {
+            "max_new_tokens": spec.max_new_tokens,
+            "temperature": spec.temperature,
+            "top_p": spec.top_p,
+            "seed": seed,
+            "batch_size": spec.batch_size,
+        }
+        if spec.kind == "default":
+            return models.default(**settings)
+        if spec.kind == "local":
+            if not spec.path:
+                raise ValueError(f"{self.source}: model.kind 'local' needs model.path (a folder or hub id)")
+            return models.local(spec.path, **settings)
+
+        reply = spec.reply
+
+        def respond(messages: Any) -> str:
+            return reply
+
+        class Delayed(models.ScriptedChatModel):
+            def batch(self, inputs: Any, config: Any = None, **kwargs: Any) -> list[Any]:
+                time.sleep(spec.delay)
+                return super().batch(inputs, config, **kwargs)
+
+        return Delayed(respond=respond, name_=f"scripted:{spec.reply}")
+
+    def run(self, root: str | Path = "runs", progress: bool = True) -> ExperimentResult:
+        """Run every topology for every seed, or resume where an earlier run of this file stopped."""
+        from agentlab import tasks, topologies
+
+        cfg = self.config
+        folder = Path(root) / cfg.name
+        folder.mkdir(parents=True, exist_ok=True)
+        resolved = cfg.model_dump(mode="json")
+        config_file = folder / "config.yaml"
+        if config_file.exists():
+            before = yaml.safe_load(config_file.read_text())
+            if before != resolved:
+                raise ValueError(
+                    f"{folder} holds a run of a different config; to resume, use the same file, "
+                    f"or give this experiment another name (or delete {folder})"
+                )
+        else:
+            write_atomic(config_file, yaml.safe_dump(resolved, sort_keys=False))
+            write_atomic(folder / "environment.json", json.dumps(environment(), indent=2))
+
+        prior: dict[str, dict[tuple[str, int, str], Message]] = {}
+        for row in read_jsonl(folder / "records.jsonl"):
+            unit = row.pop("unit")
+            message = Message.from_dict(row)
+            prior.setdefault(unit, {})[(message.item_id, message.round, message.sender)] = message
+        finished = {(row["unit"], row["item_id"]) for row in read_jsonl(folder / "results.jsonl")}
+        records, results = _Appender(folder / "records.jsonl"), _Appender(folder / "results.jsonl")
+        cache = CallCache() if cfg.cache else None
+        budget = Budget(**cfg.budget.model_dump()) if cfg.budget else None
+        runs: dict[tuple[str, int], Run] = {}
+        try:
+            for seed in cfg.seeds:
+                task = tasks.load(
+                    cfg.task["name"],
+                    **{k: v for k, v in cfg.task.items() if k != "name"},
+                    **({"seed": seed} if "seed" not in cfg.task else {}),
+                )
+                model = self._model(seed)
+                for spec in cfg.topologies:
+                    unit = f"{spec.name}/seed{seed}"
+                    team = topologies.load(
+                        spec.preset, n_agents=spec.n_agents, model=model, roles=spec.roles, **spec.options
+                    )
+                    team.name = spec.name
+
+                    def keep_message(message: Message, unit: str = unit) -> None:
+                        records({"unit": unit, **message.to_dict()})
+
+                    def keep_result(result: ItemResult, unit: str = unit) -> None:
+                        if (unit, result.item_id) not in finished:
+                            results(
+                                {
+                                    "unit": unit,
+                                    "item_id": result.item_id,
+                                    "prediction": result.prediction,
+                                    "reference": result.reference,
+                                    "score": result.score,
+                                    "answers": result.answers,
+                                }
+                            )
+
+                    engine = Engine(
+                        team,
+                        task,
+                        spec.rounds or cfg.rounds,
+                        cache=cache,
+                        progress=progress,
+                        budget=budget,
+                        retries=cfg.retries,
+                        prior=prior.get(unit),
+                        on_message=keep_message,
+                        on_result=keep_result,
+                    )
+                    runs[(spec.name, seed)] = engine.run()
+        finally:
+            records.close()
+            results.close()
+        metrics = summarize(runs)
+        write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2, default=str))
+        write_report(list(runs.values()), folder / "report.html", title=f"{cfg.name}")
+        return ExperimentResult(folder, runs, metrics)
+
+
+def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int], Run]:
+    """The runs of a run folder, rebuilt from its files without calling a model.
+
+    With ``rescore``, each item's answer is decided again from its last-round messages with the
+    task's current extractor and scorer (after fixing an extractor, say); otherwise the recorded
+    results are used.
+    """
+    from agentlab import tasks, topologies
+
+    folder = Path(folder)
+    if not (folder / "config.yaml").is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a run folder (no config.yaml); `agentlab list` shows run folders"
+        )
+    cfg = Experiment.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), str(folder)).config
+    by_unit: dict[str, list[Message]] = {}
+    for row in read_jsonl(folder / "records.jsonl"):
+        by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
+    recorded: dict[str, list[ItemResult]] = {}
+    for row in read_jsonl(folder / "results.jsonl"):
+        recorded.setdefault(row.pop("unit"), []).append(ItemResult(**row))
+    runs = {}
+    for seed in cfg.seeds:
+        task = tasks.load(
+            cfg.task["name"],
+            **{k: v for k, v in cfg.task.items() if k != "name"},
+            **({"seed": seed} if "seed" not in cfg.task else {}),
+        )
+        order = {item.id: k for k, item in enumerate(task.items)}
+        for spec in cfg.topologies:
+            unit, rounds = f"{spec.name}/seed{seed}", spec.rounds or cfg.rounds
+            messages = by_unit.get(unit, [])
+            results = sorted(recorded.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
+            if rescore:
+                from agentlab.models import ScriptedChatModel
+
+                team = topologies.load(
+                    spec.preset,
+                    n_agents=spec.n_agents,
+                    model=ScriptedChatModel(respond=str),
+                    roles=spec.roles,
+                    **spec.options,
+                )
+                engine = Engine(team, task, rounds)
+                last = {(m.item_id, m.sender): m.content for m in messages if m.round == rounds - 1}
+                results = [
+                    engine.decide(item, [last.get((item.id, a)) for a in team.graph.agents])
+                    for item in task.items
+                    if (item.id, team.graph.voters()[0]) in last
+                ]
+            runs[(spec.name, seed)] = Run(spec.name, task.name, rounds, messages, results, 0.0, 0.0)
+    return runs
+
+
+def list_run_folders(root: str | Path = "runs") -> list[dict[str, Any]]:
+    rows = []
+    for folder in sorted(Path(root).glob("*/config.yaml")):
+        results = read_jsonl(folder.parent / "results.jsonl")
+        metrics = folder.parent / "metrics.json"
+        rows.append(
+            {
+                "folder": str(folder.parent),
+                "items_done": len(results),
+                "messages": sum(1 for _ in (folder.parent / "records.jsonl").open())
+                if (folder.parent / "records.jsonl").exists()
+                else 0,
+                "finished": metrics.exists() and not json.loads(metrics.read_text()).get("stopped"),
+            }
+        )
+    return rows
+
+
+def summarize(runs: dict[tuple[str, int], Run]) -> dict[str, Any]:
+    """Per run, per topology across seeds, paired tests against the first topology, coordination."""
+    out: dict[str, Any] = {
+        "runs": {f"{label}/seed{seed}": run.summary() for (label, seed), run in runs.items()}
+    }
+    labels = list(dict.fromkeys(label for label, _ in runs))
+    seeds = sorted({seed for _, seed in runs})
+    out["topologies"] = {}
+    for label in labels:
+        accuracies = [runs[(label, s)].accuracy for s in seeds if (label, s) in runs]
+        mean, std = mean_and_std(accuracies)
+        out["topologies"][label] = {"accuracy_mean": mean, "accuracy_std": std, "seeds": len(accuracies)}
+    reference = labels[0]
+    out["paired_vs"] = reference
+    out["paired"] = {}
+    for label in labels[1:]:
+        a, b = [], []
+        for s in seeds:
+            if (label, s) in runs and (reference, s) in runs:
+                mine = {r.item_id: r.score for r in runs[(label, s)].results}
+                theirs = {r.item_id: r.score for r in runs[(reference, s)].results}
+                shared = sorted(mine.keys() & theirs.keys())
+                a += [mine[i] for i in shared]
+                b += [theirs[i] for i in shared]
+        if a:
+            diff, interval, p_boot = paired_bootstrap(a, b)
+            out["paired"][label] = {
+                "items": len(a),
+                "accuracy_difference": diff,
+                "ci95": interval,
+                "bootstrap_p": p_boot,
+                "mcnemar_p": mcnemar_exact(a, b),
+            }
+    singles = [label for label in labels if label == "single"]
+    if singles:
+        out["coordination"] = {
+            f"{label}/seed{s}": coordination_metrics(runs[(label, s)], runs[("single", s)])
+            for label in labels
+            if label != "single"
+            for s in seeds
+            if (label, s) in runs
+            and ("single", s) in runs
+            and not runs[(label, s)].stopped
+            and not runs[("single", s)].stopped
+        }
+    out["stopped"] = {
+        f"{label}/seed{seed}": run.stopped for (label, seed), run in runs.items() if run.stopped
+    }
+    return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    staging = path.with_suffix(path.suffix + ".tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)

@@ -1,0 +1,148 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+import agentlab as al
+from agentlab.experiment import Experiment, load_runs, read_jsonl
+
+CONFIG = {
+    "name": "exp",
+    "task": {"name": "arithmetic", "n": 6},
+    "model": {"kind": "scripted", "reply": "The answer is 24"},
+    "seeds": [0, 1],
+    "topologies": [{"preset": "single"}, {"preset": "chain", "n_agents": 3, "rounds": 2}],
+}
+
+
+def test_an_experiment_writes_its_run_folder(tmp_path):
+    result = Experiment.from_dict(CONFIG).run(tmp_path, progress=False)
+    folder = tmp_path / "exp"
+    assert {p.name for p in folder.iterdir()} >= {
+        "config.yaml",
+        "environment.json",
+        "records.jsonl",
+        "results.jsonl",
+        "metrics.json",
+        "report.html",
+    }
+    records = read_jsonl(folder / "records.jsonl")
+    assert len(records) == 2 * 6 * (1 + 3 * 2)
+    assert len(read_jsonl(folder / "results.jsonl")) == 2 * 2 * 6
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["topologies"]) == {"single", "chain"}
+    assert metrics["paired"]["chain"]["mcnemar_p"] == 1.0  # every agent says the same: no discordant item
+    coordination = metrics["coordination"]["chain/seed0"]
+    assert coordination["redundancy"] == pytest.approx(1.0) and coordination["overhead"] > 0
+    env = json.loads((folder / "environment.json").read_text())
+    assert env["packages"]["agentlab"] == al.__version__
+    assert yaml.safe_load((folder / "config.yaml").read_text())["rounds"] == 1  # resolved with defaults
+    assert result.runs[("chain", 1)].calls == 36
+
+
+def test_rescore_and_reports_need_no_model(tmp_path):
+    Experiment.from_dict(CONFIG).run(tmp_path, progress=False)
+    recorded = load_runs(tmp_path / "exp")
+    rescored = load_runs(tmp_path / "exp", rescore=True)
+    for key, run in recorded.items():
+        assert [r.score for r in rescored[key].results] == [r.score for r in run.results]
+        assert rescored[key].usage == run.usage
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"topologis": []}, "unknown key; did you mean 'topologies'"),
+        (
+            {"model": {"kind": "scripted", "max_new_token": 3}},
+            "model.max_new_token: unknown key; did you mean 'max_new_tokens'",
+        ),
+        ({"rounds": "two"}, "rounds: Input should be a valid integer"),
+        ({"topologies": [{"preset": "stra"}]}, "did you mean 'star'"),
+        ({"task": {"name": "arithmetc"}}, "did you mean 'arithmetic'"),
+    ],
+)
+def test_bad_config_is_named_before_any_model_call(change, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Experiment.from_dict({**CONFIG, **change})
+
+
+def test_a_missing_field_is_named():
+    config = dict(CONFIG)
+    del config["task"]
+    with pytest.raises(ValueError, match="task: missing"):
+        Experiment.from_dict(config)
+
+
+def test_resuming_a_different_config_is_refused(tmp_path):
+    Experiment.from_dict(CONFIG).run(tmp_path, progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        Experiment.from_dict({**CONFIG, "rounds": 2}).run(tmp_path, progress=False)
+
+
+def test_a_torn_last_line_is_cut_off(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": ')
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    assert path.read_text() == '{"a": 1}\n{"a": 2}\n'
+
+
+def test_a_budget_stops_and_the_same_command_goes_on(tmp_path):
+    config = {**CONFIG, "seeds": [0], "budget": {"max_calls": 12}}
+    first = Experiment.from_dict(config).run(tmp_path, progress=False)
+    assert first.runs[("chain", 0)].stopped and first.metrics["stopped"]
+    # the budget counts what this run spent, resumed sessions included, so it stays reached
+    again = Experiment.from_dict(config).run(tmp_path, progress=False)
+    assert again.runs[("chain", 0)].stopped
+
+
+KILL_CONFIG = {
+    "name": "killed",
+    "task": {"name": "arithmetic", "n": 40},
+    "model": {"kind": "scripted", "reply": "The answer is 24", "delay": 0.15},
+    "cache": False,
+    "topologies": [{"preset": "chain", "n_agents": 4, "rounds": 3}],
+}
+
+
+def _agentlab(*args, cwd):
+    return subprocess.Popen(
+        [sys.executable, "-m", "agentlab", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_kill_9_then_resume_loses_nothing_and_runs_nothing_twice(tmp_path):
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(KILL_CONFIG))
+    records = tmp_path / "runs" / "killed" / "records.jsonl"
+    process = _agentlab("run", "exp.yaml", cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not records.exists() or records.stat().st_size < 20_000):
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(read_jsonl(records))
+    assert 0 < done_before < 40 * 4 * 3
+
+    assert _agentlab("run", "exp.yaml", cwd=tmp_path).wait(timeout=120) == 0
+    rows = read_jsonl(records)
+    keys = [(r["item_id"], r["round"], r["sender"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 40 * 4 * 3  # nothing lost, nothing twice
+
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "whole" / "exp.yaml").write_text(yaml.safe_dump(KILL_CONFIG))
+    assert _agentlab("run", "exp.yaml", cwd=tmp_path / "whole").wait(timeout=120) == 0
+    resumed = json.loads((tmp_path / "runs" / "killed" / "metrics.json").read_text())
+    whole = json.loads((tmp_path / "whole" / "runs" / "killed" / "metrics.json").read_text())
+    for metrics in (resumed, whole):
+        for run in metrics["runs"].values():
+            run.pop("wall_seconds")
+    assert resumed == whole
