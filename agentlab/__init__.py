@@ -12,6 +12,7 @@ from agentlab import models, tasks, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
 from agentlab.engine import AgentCallError, Budget
+from agentlab.experiment import Experiment
 from agentlab.graph import CommGraph, FinalAgent, MajorityVote
 from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
@@ -26,6 +27,7 @@ __all__ = [
     "Budget",
     "CallCache",
     "CommGraph",
+    "Experiment",
     "FinalAgent",
     "Item",
     "ItemResult",

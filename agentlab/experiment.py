@@ -52,6 +52,7 @@ class TopologySpec(_Strict):
     n_agents: int | None = None
     rounds: int | None = None  # defaults to the experiment's rounds
     roles: list[str] | None = None
+    model: str | None = None  # a key of the experiment's `models`; defaults to its `model`
     options: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -70,6 +71,7 @@ class ExperimentConfig(_Strict):
     task: dict[str, Any]  # {name: ..., and al.tasks.load's options}
     topologies: list[TopologySpec] = Field(min_length=1)
     model: ModelSpec = Field(default_factory=ModelSpec)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)  # more models, named, for topologies to pick
     rounds: int = Field(1, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0])  # each seed draws the task and seeds sampling
     cache: bool = True
@@ -199,6 +201,13 @@ class Experiment:
                     f"invalid experiment file {source}:\n  topologies.{i}.preset: unknown preset "
                     f"{spec.preset!r}{_closest(spec.preset, topologies.names())}"
                 )
+        for i, spec in enumerate(config.topologies):
+            if spec.model is not None and spec.model not in config.models:
+                raise ValueError(
+                    f"invalid experiment file {source}:\n  topologies.{i}.model: unknown model "
+                    f"{spec.model!r}{_closest(spec.model, list(config.models))}; "
+                    f"named models: {sorted(config.models)}"
+                )
         labels = [spec.name for spec in config.topologies]
         if len(set(labels)) != len(labels):
             raise ValueError(
@@ -222,10 +231,9 @@ class Experiment:
             raise FileNotFoundError(f"no experiment file at {path}")
         return cls.from_dict(yaml.safe_load(path.read_text()), str(path))
 
-    def _model(self, seed: int) -> Any:
+    def _model(self, spec: ModelSpec, seed: int) -> Any:
         from agentlab import models
 
-        spec = self.config.model
         settings = {
             "max_new_tokens": spec.max_new_tokens,
             "temperature": spec.temperature,
@@ -289,11 +297,18 @@ class Experiment:
                     **{k: v for k, v in cfg.task.items() if k != "name"},
                     **({"seed": seed} if "seed" not in cfg.task else {}),
                 )
-                model = self._model(seed)
+                loaded: dict[str | None, Any] = {}  # each model loads once per seed
                 for spec in cfg.topologies:
                     unit = f"{spec.name}/seed{seed}"
+                    if spec.model not in loaded:
+                        model_spec = cfg.models[spec.model] if spec.model else cfg.model
+                        loaded[spec.model] = self._model(model_spec, seed)
                     team = topologies.load(
-                        spec.preset, n_agents=spec.n_agents, model=model, roles=spec.roles, **spec.options
+                        spec.preset,
+                        n_agents=spec.n_agents,
+                        model=loaded[spec.model],
+                        roles=spec.roles,
+                        **spec.options,
                     )
                     team.name = spec.name
 

@@ -146,3 +146,17 @@ def test_kill_9_then_resume_loses_nothing_and_runs_nothing_twice(tmp_path):
         for run in metrics["runs"].values():
             run.pop("wall_seconds")
     assert resumed == whole
+
+
+def test_topologies_can_use_different_named_models(tmp_path):
+    config = {
+        **CONFIG,
+        "seeds": [0],
+        "models": {"wrong": {"kind": "scripted", "reply": "The answer is -1"}},
+        "topologies": [{"preset": "single"}, {"preset": "single", "label": "single-wrong", "model": "wrong"}],
+    }
+    result = Experiment.from_dict(config).run(tmp_path, progress=False)
+    assert {m.model for m in result.runs[("single-wrong", 0)].records} == {"scripted:The answer is -1"}
+    assert result.runs[("single-wrong", 0)].accuracy == 0
+    with pytest.raises(ValueError, match="unknown model 'wrnog'; did you mean 'wrong'"):
+        Experiment.from_dict({**config, "topologies": [{"preset": "single", "model": "wrnog"}]})
