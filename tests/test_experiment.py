@@ -160,3 +160,19 @@ def test_topologies_can_use_different_named_models(tmp_path):
     assert result.runs[("single-wrong", 0)].accuracy == 0
     with pytest.raises(ValueError, match="unknown model 'wrnog'; did you mean 'wrong'"):
         Experiment.from_dict({**config, "topologies": [{"preset": "single", "model": "wrnog"}]})
+
+
+def test_the_cli_runs_lists_reports_and_names_bad_files(tmp_path, capsys):
+    from agentlab.cli import main
+
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump({**CONFIG, "seeds": [0]}))
+    assert main(["run", str(tmp_path / "exp.yaml"), "--root", str(tmp_path / "runs")]) == 0
+    assert "chain" in capsys.readouterr().out
+    assert main(["list", "--root", str(tmp_path / "runs")]) == 0
+    assert "12 items done, 42 messages, finished" in capsys.readouterr().out  # 6x1 + 6x3x2
+    (tmp_path / "runs" / "exp" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "runs" / "exp")]) == 0
+    assert (tmp_path / "runs" / "exp" / "report.html").exists()
+    (tmp_path / "bad.yaml").write_text("name: x\ntask: {name: arithmetic}\ntopologies: [{preset: chian}]\n")
+    assert main(["run", str(tmp_path / "bad.yaml")]) == 2
+    assert "did you mean 'chain'" in capsys.readouterr().err
