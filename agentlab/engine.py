@@ -14,12 +14,12 @@ from langchain_core.runnables import RunnableConfig
 from tqdm.auto import tqdm
 
 from agentlab.cache import CallCache, ModelIdentity
-from agentlab.graph import FinalAgent
+from agentlab.graph import CommGraph, FinalAgent
 from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
 
 if TYPE_CHECKING:
-    from agentlab.tasks.task import Task
+    from agentlab.tasks.task import Item, Task
     from agentlab.team import Team
 
 
@@ -183,7 +183,9 @@ class Engine:
             for i, r, a in ready:
                 calls_left[i] -= 1
                 if not calls_left[i]:
-                    results[i] = self.decide(items[i], texts[i][-1])
+                    results[i] = decide(
+                        self.team.graph, self.task, items[i], dict(zip(self.names, texts[i][-1], strict=True))
+                    )
                     self.on_result(results[i])
                 for r2, b in self.releases[(r, a)]:
                     pending[i][r2][b] -= 1
@@ -294,18 +296,16 @@ class Engine:
         name = output.response_metadata.get("model_name") or model_name(model)
         return _Reply(output.text, Usage.from_metadata(output.usage_metadata), name, latency=latency)
 
-    def decide(self, item: Any, last_round: list[str | None]) -> ItemResult:
-        graph = self.team.graph
-        index = {name: i for i, name in enumerate(self.names)}
-        answers = {v: self.task.extract(last_round[index[v]] or "") for v in graph.voters()}
-        if isinstance(graph.decision, FinalAgent):
-            prediction = answers[graph.decision.agent]
-        else:
-            votes = Counter(a for a in answers.values() if a is not None)
-            prediction = votes.most_common(1)[0][0] if votes else None
-        return ItemResult(
-            item.id, prediction, item.reference, self.task.score(prediction, item.reference), answers
-        )
+
+def decide(graph: CommGraph, task: Task, item: Item, last_round: Mapping[str, str | None]) -> ItemResult:
+    """An item's answer from its last-round messages (agent name to text), by the graph's decision rule."""
+    answers = {v: task.extract(last_round.get(v) or "") for v in graph.voters()}
+    if isinstance(graph.decision, FinalAgent):
+        prediction = answers[graph.decision.agent]
+    else:
+        votes = Counter(a for a in answers.values() if a is not None)
+        prediction = votes.most_common(1)[0][0] if votes else None
+    return ItemResult(item.id, prediction, item.reference, task.score(prediction, item.reference), answers)
 
 
 def model_name(model: BaseChatModel) -> str:

@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentlab.cache import CallCache
 from agentlab.coordination import coordination_metrics
-from agentlab.engine import Budget, Engine
+from agentlab.engine import Budget, Engine, decide
 from agentlab.message import Message
 from agentlab.run import ItemResult, Run, text_table, write_report
 from agentlab.stats import mcnemar_exact, mean_and_std, paired_bootstrap
@@ -231,6 +232,13 @@ class Experiment:
             raise FileNotFoundError(f"no experiment file at {path}")
         return cls.from_dict(yaml.safe_load(path.read_text()), str(path))
 
+    def task(self, seed: int) -> Any:
+        """The task for one seed: the seed draws the items unless the task section fixes its own."""
+        from agentlab import tasks
+
+        options = {k: v for k, v in self.config.task.items() if k != "name"}
+        return tasks.load(self.config.task["name"], **({"seed": seed} | options))
+
     def _model(self, spec: ModelSpec, seed: int) -> Any:
         from agentlab import models
 
@@ -262,7 +270,7 @@ class Experiment:
 
     def run(self, root: str | Path = "runs", progress: bool = True) -> ExperimentResult:
         """Run every topology for every seed, or resume where an earlier run of this file stopped."""
-        from agentlab import tasks, topologies
+        from agentlab import topologies
 
         cfg = self.config
         folder = Path(root) / cfg.name
@@ -292,11 +300,7 @@ class Experiment:
         runs: dict[tuple[str, int], Run] = {}
         try:
             for seed in cfg.seeds:
-                task = tasks.load(
-                    cfg.task["name"],
-                    **{k: v for k, v in cfg.task.items() if k != "name"},
-                    **({"seed": seed} if "seed" not in cfg.task else {}),
-                )
+                task = self.task(seed)
                 loaded: dict[str | None, Any] = {}  # each model loads once per seed
                 for spec in cfg.topologies:
                     unit = f"{spec.name}/seed{seed}"
@@ -357,14 +361,15 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
     task's current extractor and scorer (after fixing an extractor, say); otherwise the recorded
     results are used.
     """
-    from agentlab import tasks, topologies
+    from agentlab import topologies
 
     folder = Path(folder)
     if not (folder / "config.yaml").is_file():
         raise FileNotFoundError(
             f"{folder} is not a run folder (no config.yaml); `agentlab list` shows run folders"
         )
-    cfg = Experiment.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), str(folder)).config
+    experiment = Experiment.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), str(folder))
+    cfg = experiment.config
     by_unit: dict[str, list[Message]] = {}
     for row in read_jsonl(folder / "records.jsonl"):
         by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
@@ -373,33 +378,22 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
         recorded.setdefault(row.pop("unit"), []).append(ItemResult(**row))
     runs = {}
     for seed in cfg.seeds:
-        task = tasks.load(
-            cfg.task["name"],
-            **{k: v for k, v in cfg.task.items() if k != "name"},
-            **({"seed": seed} if "seed" not in cfg.task else {}),
-        )
+        task = experiment.task(seed)
         order = {item.id: k for k, item in enumerate(task.items)}
         for spec in cfg.topologies:
             unit, rounds = f"{spec.name}/seed{seed}", spec.rounds or cfg.rounds
             messages = by_unit.get(unit, [])
             results = sorted(recorded.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
             if rescore:
-                from agentlab.models import ScriptedChatModel
-
-                team = topologies.load(
-                    spec.preset,
-                    n_agents=spec.n_agents,
-                    model=ScriptedChatModel(respond=str),
-                    roles=spec.roles,
-                    **spec.options,
-                )
-                engine = Engine(team, task, rounds)
-                last = {(m.item_id, m.sender): m.content for m in messages if m.round == rounds - 1}
-                results = [
-                    engine.decide(item, [last.get((item.id, a)) for a in team.graph.agents])
-                    for item in task.items
-                    if (item.id, team.graph.voters()[0]) in last
-                ]
+                comm = topologies.graph(spec.preset, spec.n_agents, **spec.options)
+                calls = Counter(m.item_id for m in messages)
+                last: dict[str, dict[str, str]] = {}
+                for m in messages:
+                    if m.round == rounds - 1:
+                        last.setdefault(m.item_id, {})[m.sender] = m.content
+                # only items whose every call is on record finished; a budget may have cut the others
+                finished = [item for item in task.items if calls[item.id] == len(comm.agents) * rounds]
+                results = [decide(comm, task, item, last[item.id]) for item in finished]
             runs[(spec.name, seed)] = Run(spec.name, task.name, rounds, messages, results, 0.0, 0.0)
     return runs
 

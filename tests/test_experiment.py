@@ -96,6 +96,8 @@ def test_a_budget_stops_and_the_same_command_goes_on(tmp_path):
     config = {**CONFIG, "seeds": [0], "budget": {"max_calls": 12}}
     first = Experiment.from_dict(config).run(tmp_path, progress=False)
     assert first.runs[("chain", 0)].stopped and first.metrics["stopped"]
+    assert first.runs[("chain", 0)].results == []  # no chain item reached its last round
+    assert load_runs(tmp_path / "exp", rescore=True)[("chain", 0)].results == []  # rescoring invents none
     # the budget counts what this run spent, resumed sessions included, so it stays reached
     again = Experiment.from_dict(config).run(tmp_path, progress=False)
     assert again.runs[("chain", 0)].stopped

@@ -1,5 +1,5 @@
 """Preset communication graphs: ``al.topologies.load(name, n_agents=, model=, roles=)``."""
 
-from agentlab.topologies.presets import SPATIAL, load, names
+from agentlab.topologies.presets import SPATIAL, graph, load, names
 
-__all__ = ["SPATIAL", "load", "names"]
+__all__ = ["SPATIAL", "graph", "load", "names"]

@@ -68,6 +68,34 @@ def _temporal(kind: str, n: int, decider: int) -> list[tuple[int, int]]:
     raise ValueError(f"unknown temporal pattern {kind!r}; known: none, self, all, decider")
 
 
+def graph(name: str, n_agents: int | None = None, **options: object) -> CommGraph:
+    """The communication graph a preset card describes, over agents named agent0, agent1, ...
+
+    >>> graph("star", n_agents=3).spatial
+    (('agent0', 'agent2'), ('agent1', 'agent2'))
+    """
+    card = load_card("topologies", name)
+    n = card.get("n_agents") if n_agents is None else n_agents
+    fixed = card.get("fixed_agents")
+    if fixed is not None and n != fixed:
+        raise ValueError(f"topology {name!r} has exactly {fixed} agent(s); got n_agents={n}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n_agents must be a positive integer; got {n!r}")
+    pattern = card["spatial"]
+    if pattern not in SPATIAL:
+        raise ValueError(f"card {name!r}: unknown spatial pattern {pattern!r}; known: {sorted(SPATIAL)}")
+    spatial = SPATIAL[pattern](n, **{**card.get("options", {}), **options})
+    decider = {"first": 0, "last": n - 1}.get(card.get("decider", "last"), n - 1)
+    temporal = _temporal(card.get("temporal", "none"), n, decider)
+    names = [f"agent{i}" for i in range(n)]
+
+    def edges(pairs: list[tuple[int, int]]) -> list[Edge]:
+        return [(names[u], names[v]) for u, v in pairs]
+
+    decision = MajorityVote() if card.get("decision") == "majority" else FinalAgent(names[decider])
+    return CommGraph(names, edges(spatial), edges(temporal), decision)
+
+
 def load(
     name: str,
     n_agents: int | None = None,
@@ -85,29 +113,10 @@ def load(
     >>> team.graph.spatial
     (('agent0', 'agent1'), ('agent1', 'agent2'))
     """
-    card = load_card("topologies", name)
-    n = card.get("n_agents") if n_agents is None else n_agents
-    fixed = card.get("fixed_agents")
-    if fixed is not None and n != fixed:
-        raise ValueError(f"topology {name!r} has exactly {fixed} agent(s); got n_agents={n}")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n_agents must be a positive integer; got {n!r}")
-    pattern = card["spatial"]
-    if pattern not in SPATIAL:
-        raise ValueError(f"card {name!r}: unknown spatial pattern {pattern!r}; known: {sorted(SPATIAL)}")
-    spatial = SPATIAL[pattern](n, **{**card.get("options", {}), **options})
-    decider = {"first": 0, "last": n - 1}.get(card.get("decider", "last"), n - 1)
-    temporal = _temporal(card.get("temporal", "none"), n, decider)
-    names = [f"agent{i}" for i in range(n)]
-    profiles = list(roles or card.get("roles") or [""])
-    agents = [Agent(names[i], role=profiles[i % len(profiles)]) for i in range(n)]
-
-    def edges(pairs: list[tuple[int, int]]) -> list[Edge]:
-        return [(names[u], names[v]) for u, v in pairs]
-
-    decision = MajorityVote() if card.get("decision") == "majority" else FinalAgent(names[decider])
-    graph = CommGraph(names, edges(spatial), edges(temporal), decision)
-    return Team(agents, graph, model=model, name=name)
+    comm = graph(name, n_agents, **options)
+    profiles = list(roles or load_card("topologies", name).get("roles") or [""])
+    agents = [Agent(a, role=profiles[i % len(profiles)]) for i, a in enumerate(comm.agents)]
+    return Team(agents, comm, model=model, name=name)
 
 
 def names() -> list[str]:
