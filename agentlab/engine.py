@@ -299,7 +299,7 @@ class Engine:
 
 def decide(graph: CommGraph, task: Task, item: Item, last_round: Mapping[str, str | None]) -> ItemResult:
     """An item's answer from its last-round messages (agent name to text), by the graph's decision rule."""
-    answers = {v: task.extract(last_round.get(v) or "") for v in graph.voters()}
+    answers = {v: task.extract(last_round.get(v) or "", item) for v in graph.voters()}
     if isinstance(graph.decision, FinalAgent):
         prediction = answers[graph.decision.agent]
     else:

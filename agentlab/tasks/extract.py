@@ -31,3 +31,31 @@ def extract_number(text: str) -> float | None:
 
 def numbers_match(prediction: float, reference: float, tol: float = 1e-6) -> bool:
     return abs(float(prediction) - float(reference)) <= tol * max(1.0, abs(float(reference)))
+
+
+_LETTER_STATED = re.compile(
+    r"(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:option\s*)?[\(\[]?\s*([A-E])\b(?![a-z])", re.IGNORECASE
+)
+_LETTER_ALONE = re.compile(r"(?:^|[\s\(\[*])([A-E])(?:[\)\].:]|$)", re.MULTILINE)
+
+
+def extract_choice(text: str, options: dict[str, str]) -> str | None:
+    """The chosen letter of a multiple-choice question, given the options (letter -> text).
+
+    Reads 'the answer is (C)', 'Answer: C', a letter standing alone like '(C)' or 'C.', and, when
+    no letter is stated, the option whose text the reply names last.
+
+    >>> extract_choice("I think the answer is (b).", {"A": "12", "B": "15"})
+    'B'
+    >>> extract_choice("So she has 15 apples.", {"A": "12 apples", "B": "15 apples"})
+    'B'
+    """
+    letters = {k.upper() for k in options}
+    for pattern in (_LETTER_STATED, _LETTER_ALONE):
+        found = [m.upper() for m in pattern.findall(text) if m.upper() in letters]
+        if found:
+            return found[-1]
+    lowered = text.lower()
+    named = [(lowered.rfind(str(t).lower().strip()), k.upper()) for k, t in options.items() if str(t).strip()]
+    named = [(at, k) for at, k in named if at >= 0]
+    return max(named)[1] if named else None

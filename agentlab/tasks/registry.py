@@ -8,10 +8,15 @@ from typing import Any
 
 from agentlab._cards import card_names, load_card
 from agentlab.tasks import arithmetic
-from agentlab.tasks.extract import extract_number, numbers_match
+from agentlab.tasks.extract import extract_choice, extract_number, numbers_match
+from agentlab.tasks.hub import load_benchmark
 from agentlab.tasks.task import Item, Task
 
-EXTRACTORS: dict[str, Callable[[str], Any]] = {"number": extract_number, "text": str.strip}
+EXTRACTORS: dict[str, Callable[..., Any]] = {
+    "number": extract_number,
+    "text": str.strip,
+    "choice": lambda text, item: extract_choice(text, item.meta["options"]),
+}
 SCORERS: dict[str, Callable[[Any, Any], float]] = {
     "numeric_match": lambda p, r: float(numbers_match(p, r)),
     "exact": lambda p, r: float(p == r),
@@ -41,7 +46,10 @@ def _load_arithmetic(
     return items, train
 
 
-LOADERS: dict[str, Callable[..., tuple[list[Item], list[Item]]]] = {"arithmetic": _load_arithmetic}
+LOADERS: dict[str, Callable[..., tuple[list[Item], list[Item]]]] = {
+    "arithmetic": _load_arithmetic,
+    "hub": load_benchmark,
+}
 
 
 def load(name: str, **options: Any) -> Task:
@@ -70,8 +78,8 @@ def load(name: str, **options: Any) -> Task:
 
 
 def list_tasks() -> list[dict[str, Any]]:
-    """Every built-in task with its description and source."""
+    """Every built-in task with its description, source and size per split."""
     return [
-        {k: load_card("tasks", n).get(k) for k in ("name", "description", "source", "splits")}
+        {k: load_card("tasks", n).get(k) for k in ("name", "description", "source", "size", "splits")}
         for n in card_names("tasks")
     ]

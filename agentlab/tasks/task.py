@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,12 +31,17 @@ class Task:
     name: str
     items: Sequence[Item]
     prompt_template: str = "{question}"
-    extractor: Callable[[str], Any] = str.strip
+    extractor: Callable[..., Any] = str.strip  # (text) or (text, item) -> answer
     scorer: Callable[[Any, Any], float] = lambda pred, ref: float(pred == ref)
     train_items: Sequence[Item] = ()
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        try:
+            arity = len(inspect.signature(self.extractor).parameters)
+        except (TypeError, ValueError):  # builtins such as str.strip may have no signature
+            arity = 1
+        self._extractor_takes_item = arity >= 2
         ids = [item.id for item in self.items]
         if len(set(ids)) != len(ids):
             raise ValueError(f"task {self.name!r}: item ids must be unique")
@@ -49,7 +55,11 @@ class Task:
     def prompt(self, item: Item) -> str:
         return self.prompt_template.format(question=item.question, **item.meta)
 
-    def extract(self, text: str) -> Any:
+    def extract(self, text: str, item: Item | None = None) -> Any:
+        """The answer in ``text``. An extractor taking two arguments also gets the item (a
+        multiple-choice extractor reads its options there)."""
+        if self._extractor_takes_item:
+            return self.extractor(text, item)
         return self.extractor(text)
 
     def score(self, prediction: Any, reference: Any) -> float:
