@@ -152,12 +152,12 @@ class Engine:
         step = spent_tokens = spent_calls = hits = 0
         stopped = None
         while ready:
-            replayed = [c for c in ready if (items[c[0]].id, c[1], self.names[c[2]]) in self.prior]
-            for i, r, a in replayed:
+            replayed = {c for c in ready if (items[c[0]].id, c[1], self.names[c[2]]) in self.prior}
+            for i, r, a in sorted(replayed):
                 message = self.prior[(items[i].id, r, self.names[a])]
                 texts[i][r][a] = message.content
                 records.append(message)
-            for model, calls in self._by_model([c for c in ready if c not in set(replayed)]):
+            for model, calls in self._by_model([c for c in ready if c not in replayed]):
                 conversations = [self._conversation(prompts[i], texts[i], r, a) for i, r, a in calls]
                 sites = [(items[i].id, r, self.names[a]) for i, r, a in calls]
                 replies = self._call(model, conversations, sites)
