@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -321,16 +321,7 @@ class Experiment:
 
                     def keep_result(result: ItemResult, unit: str = unit) -> None:
                         if (unit, result.item_id) not in finished:
-                            results(
-                                {
-                                    "unit": unit,
-                                    "item_id": result.item_id,
-                                    "prediction": result.prediction,
-                                    "reference": result.reference,
-                                    "score": result.score,
-                                    "answers": result.answers,
-                                }
-                            )
+                            results({"unit": unit, **asdict(result)})
 
                     engine = Engine(
                         team,
