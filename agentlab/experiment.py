@@ -140,13 +140,15 @@ def environment() -> dict[str, Any]:
     }
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a torn last line (the process died mid-write) is cut off the file."""
+def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """Every complete line. A torn last line (the process died mid-write) is skipped, and with
+    ``repair`` also cut off the file: only the run about to append again may do that, since a
+    reader beside a live run would cut the line it is writing."""
     if not path.exists():
         return []
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    if end < len(data):
+    if repair and end < len(data):
         with path.open("r+b") as f:
             f.truncate(end)
     return [json.loads(line) for line in data[:end].decode().splitlines() if line.strip()]
@@ -288,12 +290,13 @@ class Experiment:
             write_atomic(config_file, yaml.safe_dump(resolved, sort_keys=False))
             write_atomic(folder / "environment.json", json.dumps(environment(), indent=2))
 
-        prior: dict[str, dict[tuple[str, int, str], Message]] = {}
-        for row in read_jsonl(folder / "records.jsonl"):
-            unit = row.pop("unit")
-            message = Message.from_dict(row)
-            prior.setdefault(unit, {})[(message.item_id, message.round, message.sender)] = message
-        finished = {(row["unit"], row["item_id"]) for row in read_jsonl(folder / "results.jsonl")}
+        prior = {
+            unit: {(m.item_id, m.round, m.sender): m for m in messages}
+            for unit, messages in records_by_unit(folder, repair=True).items()
+        }
+        finished = {
+            (row["unit"], row["item_id"]) for row in read_jsonl(folder / "results.jsonl", repair=True)
+        }
         records, results = _Appender(folder / "records.jsonl"), _Appender(folder / "results.jsonl")
         cache = CallCache() if cfg.cache else None
         budget = Budget(**cfg.budget.model_dump()) if cfg.budget else None
@@ -345,6 +348,14 @@ class Experiment:
         return ExperimentResult(folder, runs, metrics)
 
 
+def records_by_unit(folder: Path, repair: bool = False) -> dict[str, list[Message]]:
+    """A run folder's messages, grouped by run unit (topology label and seed)."""
+    by_unit: dict[str, list[Message]] = {}
+    for row in read_jsonl(folder / "records.jsonl", repair):
+        by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
+    return by_unit
+
+
 def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int], Run]:
     """The runs of a run folder, rebuilt from its files without calling a model.
 
@@ -361,9 +372,7 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
         )
     experiment = Experiment.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), str(folder))
     cfg = experiment.config
-    by_unit: dict[str, list[Message]] = {}
-    for row in read_jsonl(folder / "records.jsonl"):
-        by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
+    by_unit = records_by_unit(folder)
     recorded: dict[str, list[ItemResult]] = {}
     for row in read_jsonl(folder / "results.jsonl"):
         recorded.setdefault(row.pop("unit"), []).append(ItemResult(**row))
@@ -398,9 +407,7 @@ def list_run_folders(root: str | Path = "runs") -> list[dict[str, Any]]:
             {
                 "folder": str(folder.parent),
                 "items_done": len(results),
-                "messages": sum(1 for _ in (folder.parent / "records.jsonl").open())
-                if (folder.parent / "records.jsonl").exists()
-                else 0,
+                "messages": len(read_jsonl(folder.parent / "records.jsonl")),
                 "finished": metrics.exists() and not json.loads(metrics.read_text()).get("stopped"),
             }
         )

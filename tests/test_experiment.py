@@ -90,6 +90,8 @@ def test_a_torn_last_line_is_cut_off(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text('{"a": 1}\n{"a": 2}\n{"a": ')
     assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    assert path.read_text().endswith('{"a": ')  # a reader leaves a live writer's last line alone
+    assert read_jsonl(path, repair=True) == [{"a": 1}, {"a": 2}]
     assert path.read_text() == '{"a": 1}\n{"a": 2}\n'
 
 
