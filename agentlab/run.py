@@ -202,10 +202,13 @@ def _run_section(run: Run) -> str:
         f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
         for a, u in run.usage_by_agent().items()
     )
+    by_item: dict[str, list[Message]] = defaultdict(list)
+    for m in run.records:
+        by_item[m.item_id].append(m)
     items = []
     for result in run.results:
         mark = "✔" if result.score >= 1 else "✘"
-        turns = "".join(_message_html(m) for m in run.messages(result.item_id))
+        turns = "".join(_message_html(m) for m in by_item[result.item_id])
         items.append(
             f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
             f"reference {esc(str(result.reference))}</summary>{turns}</details>"

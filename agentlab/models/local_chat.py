@@ -20,11 +20,13 @@ _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"
 class LocalChatModel(InProcessChatModel):
     """A transformers causal LM as a langchain-core ``BaseChatModel``.
 
-    ``batch`` (langchain-core's call for many inputs) runs one left-padded ``generate`` per chunk of
-    ``batch_size`` conversations, sorted by length so rows of a chunk pad little, and reports exact
-    token counts: prompt tokens are the unpadded prompt, completion tokens run up to and including
-    the end-of-sequence token. Greedy by default; with ``temperature > 0`` it samples, reproducibly
-    when ``seed`` is set (the seed is applied per generate call, so a sample depends on its batch).
+    ``batch`` (langchain-core's call for many inputs) decodes chunks of ``batch_size``
+    conversations, sorted by length; greedy chunks go through ``greedy_dropping_finished`` (prompts
+    read in length buckets, rows leaving as they end), sampling and stop strings through
+    ``generate``. Token counts are exact: prompt tokens are the unpadded prompt, completion tokens
+    run up to and including the end-of-sequence token. Greedy by default; with ``temperature > 0``
+    it samples, reproducibly when ``seed`` is set (the seed is applied per generate call, so a
+    sample depends on its batch).
 
     Use: ``LocalChatModel.from_pretrained("path/or/hub-id", max_new_tokens=64).batch(["2 + 3?", "4 + 4?"])``.
     """
