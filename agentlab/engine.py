@@ -13,13 +13,14 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from tqdm.auto import tqdm
 
+from agentlab.agent import Agent
 from agentlab.cache import CallCache, ModelIdentity
-from agentlab.graph import CommGraph, FinalAgent
+from agentlab.graph import CommGraph, EachAgent, FinalAgent
 from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
+from agentlab.tasks.task import Item, Task
 
 if TYPE_CHECKING:
-    from agentlab.tasks.task import Item, Task
     from agentlab.team import Team
 
 
@@ -60,7 +61,52 @@ class _Reply:
     error: str | None = None
 
 
-Call = tuple[int, int, int]  # (item index, round, agent index)
+Call = tuple[int, int, int]  # (item index, round, agent index in that item's graph)
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """A graph unrolled over rounds: who each call hears, who hears it, what it waits on."""
+
+    graph: CommGraph
+    agents: tuple[Agent, ...]
+    rounds: int
+    hears_now: list[tuple[int, ...]]
+    hears_before: list[tuple[int, ...]]
+    receivers: list[list[tuple[str, ...]]]  # [round][agent]
+    releases: dict[tuple[int, int], list[tuple[int, int]]]  # (round, agent) -> calls that wait on it
+    waits_on: list[list[int]]  # [round][agent]: how many calls must finish first
+
+    @classmethod
+    def of(cls, graph: CommGraph, agents: tuple[Agent, ...], rounds: int) -> _Wiring:
+        names = graph.agents
+        index = {name: i for i, name in enumerate(names)}
+        hears_now = [tuple(index[u] for u in graph.spatial_predecessors(a)) for a in names]
+        hears_before = [tuple(index[u] for u in graph.temporal_predecessors(a)) for a in names]
+        # who hears each agent: in the last round only its spatial successors, as no round follows
+        now = [tuple(v for u, v in graph.spatial if u == a) for a in names]
+        later = [tuple(v for u, v in graph.temporal if u == a) for a in names]
+        receivers = [
+            [now[a] + (later[a] if r + 1 < rounds else ()) for a in range(len(names))] for r in range(rounds)
+        ]
+        # a call releases its hearers in this round and the next, and its own agent's next turn
+        # (an agent's turns run in order even when it hears nobody)
+        releases: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for r in range(rounds):
+            for a, name in enumerate(names):
+                nxt = ({index[v] for u, v in graph.temporal if u == name} | {a}) if r + 1 < rounds else set()
+                releases[(r, a)] = [(r, index[v]) for u, v in graph.spatial if u == name] + [
+                    (r + 1, b) for b in sorted(nxt)
+                ]
+        waits_on = [
+            [len(hears_now[a]) + (len(set(hears_before[a]) | {a}) if r else 0) for a in range(len(names))]
+            for r in range(rounds)
+        ]
+        return cls(graph, agents, rounds, hears_now, hears_before, receivers, releases, waits_on)
+
+    @property
+    def calls(self) -> int:
+        return len(self.agents) * self.rounds
 
 
 class Engine:
@@ -70,13 +116,14 @@ class Engine:
     spatial predecessors in this round and its temporal predecessors in the last. Each step sends
     every ready call, grouped by model, to ``model.batch``; the replies release the next calls.
     Calls are ordered by (item, round, agent) inside a step, so the same inputs give the same records.
+    Each item may have its own graph (``team.graph_for(item)``) and its own number of rounds.
     """
 
     def __init__(
         self,
         team: Team,
         task: Task,
-        rounds: int = 1,
+        rounds: int | None = 1,
         *,
         cache: CallCache | None = None,
         fail_fast: bool = False,
@@ -89,10 +136,11 @@ class Engine:
         retries: int = 2,
         retry_backoff: float = 1.0,
     ) -> None:
-        """``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
+        """``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
+        ``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
         those calls are replayed, not made again. ``on_message`` sees each new message as it is
         made, ``on_result`` each item as soon as its last call is done."""
-        if rounds < 1:
+        if rounds is not None and rounds < 1:
             raise ValueError(f"rounds must be at least 1; got {rounds}")
         self.team, self.task, self.rounds = team, task, rounds
         self.cache, self.fail_fast, self.progress = cache, fail_fast, progress
@@ -100,51 +148,35 @@ class Engine:
         self.prior = dict(prior or {})
         self.on_message, self.on_result = on_message, on_result
         self.retries, self.retry_backoff = retries, retry_backoff
-        graph = team.graph
-        self.names = graph.agents
-        index = {name: i for i, name in enumerate(self.names)}
-        self.hears_now = [tuple(index[u] for u in graph.spatial_predecessors(a)) for a in self.names]
-        self.hears_before = [tuple(index[u] for u in graph.temporal_predecessors(a)) for a in self.names]
-        # who hears each agent: in the last round only its spatial successors, as no round follows
-        now = [tuple(v for u, v in graph.spatial if u == a) for a in self.names]
-        later = [tuple(v for u, v in graph.temporal if u == a) for a in self.names]
-        self.receivers = [
-            [now[a] + (later[a] if r + 1 < rounds else ()) for a in range(len(self.names))]
-            for r in range(rounds)
-        ]
-        # (round, agent) -> the calls that wait on it: its hearers in this round and the next, and its
-        # own turn in the next round (an agent's turns run in order even when it hears nobody).
-        self.releases: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for r in range(rounds):
-            for a, name in enumerate(self.names):
-                nxt = ({index[v] for u, v in graph.temporal if u == name} | {a}) if r + 1 < rounds else set()
-                self.releases[(r, a)] = [(r, index[v]) for u, v in graph.spatial if u == name] + [
-                    (r + 1, b) for b in sorted(nxt)
-                ]
-        self.waits_on = [
-            [
-                len(self.hears_now[a]) + (len(set(self.hears_before[a]) | {a}) if r else 0)
-                for a in range(len(self.names))
-            ]
-            for r in range(rounds)
-        ]
         self.model_seconds = 0.0
+        self._wirings: dict[tuple[CommGraph, int], _Wiring] = {}
+
+    def wiring(self, item: Item) -> _Wiring:
+        graph = self.team.graph_for(item)
+        rounds = self.rounds or self.task.rounds_for(item) or 1
+        known = self._wirings.get((graph, rounds))
+        if known is None:
+            known = self._wirings[(graph, rounds)] = _Wiring.of(graph, self.team.agents_for(graph), rounds)
+        return known
 
     def run(self) -> Run:
         started = time.perf_counter()
         items = list(self.task.items)
-        n_agents = len(self.names)
-        prompts = [self.task.prompt(item) for item in items]
-        texts: list[list[list[str | None]]] = [[[None] * n_agents for _ in range(self.rounds)] for _ in items]
-        pending = [[row[:] for row in self.waits_on] for _ in items]
-        calls_left = [n_agents * self.rounds] * len(items)
+        wiring = [self.wiring(item) for item in items]
+        same_prompt = type(self.task).prompt_for is Task.prompt_for
+        prompts = [self.task.prompt(item) if same_prompt else None for item in items]
+        texts: list[list[list[str | None]]] = [
+            [[None] * len(w.agents) for _ in range(w.rounds)] for w in wiring
+        ]
+        pending = [[row[:] for row in w.waits_on] for w in wiring]
+        calls_left = [w.calls for w in wiring]
         ready: list[Call] = [
-            (i, 0, a) for i in range(len(items)) for a in range(n_agents) if not pending[i][0][a]
+            (i, 0, a) for i, w in enumerate(wiring) for a in range(len(w.agents)) if not pending[i][0][a]
         ]
         records: list[Message] = []
         results: dict[int, ItemResult] = {}
         bar = tqdm(
-            total=len(items) * n_agents * self.rounds,
+            total=sum(calls_left),
             desc=f"{self.team.name} on {self.task.name}",
             unit="call",
             disable=not self.progress,
@@ -152,20 +184,24 @@ class Engine:
         step = spent_tokens = spent_calls = hits = 0
         stopped = None
         while ready:
-            replayed = {c for c in ready if (items[c[0]].id, c[1], self.names[c[2]]) in self.prior}
+            replayed = {
+                c for c in ready if (items[c[0]].id, c[1], wiring[c[0]].graph.agents[c[2]]) in self.prior
+            }
             for i, r, a in sorted(replayed):
-                message = self.prior[(items[i].id, r, self.names[a])]
+                message = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
                 texts[i][r][a] = message.content
                 records.append(message)
-            for model, calls in self._by_model([c for c in ready if c not in replayed]):
-                conversations = [self._conversation(prompts[i], texts[i], r, a) for i, r, a in calls]
-                sites = [(items[i].id, r, self.names[a]) for i, r, a in calls]
+            for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
+                conversations = [
+                    self._conversation(items[i], prompts[i], wiring[i], texts[i], r, a) for i, r, a in calls
+                ]
+                sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
                 replies = self._call(model, conversations, sites)
                 for (i, r, a), convo, reply in zip(calls, conversations, replies, strict=True):
                     texts[i][r][a] = reply.content
                     message = Message(
-                        self.names[a],
-                        self.receivers[r][a],
+                        wiring[i].graph.agents[a],
+                        wiring[i].receivers[r][a],
                         r,
                         reply.content,
                         items[i].id,
@@ -182,12 +218,13 @@ class Engine:
             released: list[Call] = []
             for i, r, a in ready:
                 calls_left[i] -= 1
+                w = wiring[i]
                 if not calls_left[i]:
                     results[i] = decide(
-                        self.team.graph, self.task, items[i], dict(zip(self.names, texts[i][-1], strict=True))
+                        w.graph, self.task, items[i], dict(zip(w.graph.agents, texts[i][-1], strict=True))
                     )
                     self.on_result(results[i])
-                for r2, b in self.releases[(r, a)]:
+                for r2, b in w.releases[(r, a)]:
                     pending[i][r2][b] -= 1
                     if not pending[i][r2][b]:
                         released.append((i, r2, b))
@@ -208,7 +245,7 @@ class Engine:
         return Run(
             self.team.name,
             self.task.name,
-            self.rounds,
+            max((w.rounds for w in wiring), default=self.rounds or 1),
             records,
             [results[i] for i in sorted(results)],
             time.perf_counter() - started,
@@ -217,20 +254,25 @@ class Engine:
             stopped,
         )
 
-    def _by_model(self, calls: Sequence[Call]) -> list[tuple[BaseChatModel, list[Call]]]:
+    @staticmethod
+    def _by_model(calls: Sequence[Call], wiring: list[_Wiring]) -> list[tuple[BaseChatModel, list[Call]]]:
         groups: dict[int, tuple[BaseChatModel, list[Call]]] = {}
         for call in calls:
-            model = self.team.agents[call[2]].model
+            model = wiring[call[0]].agents[call[2]].model
             groups.setdefault(id(model), (model, []))[1].append(call)
         return list(groups.values())
 
     def _conversation(
-        self, task_prompt: str, texts: list[list[str | None]], r: int, a: int
+        self, item: Item, task_prompt: str | None, w: _Wiring, texts: list[list[str | None]], r: int, a: int
     ) -> list[BaseMessage]:
-        heard = [(self.names[u], texts[r - 1][u]) for u in self.hears_before[a]] if r else []
-        heard += [(self.names[u], texts[r][u]) for u in self.hears_now[a]]
-        heard = [(name, text) for name, text in heard if text]  # a failed call says nothing
-        return self.team.agents[a].prompt(task_prompt, heard, r)
+        names, me = w.graph.agents, w.graph.agents[a]
+        heard = [(names[u], texts[r - 1][u]) for u in w.hears_before[a]] if r else []
+        heard += [(names[u], texts[r][u]) for u in w.hears_now[a]]
+        heard = [(name, self.task.heard(text, name, me)) for name, text in heard if text]
+        heard = [(name, text) for name, text in heard if text]  # a failed or empty call says nothing
+        if task_prompt is None:
+            task_prompt = self.task.prompt_for(item, me, r, w.rounds)
+        return w.agents[a].prompt(task_prompt, heard, r)
 
     def _call(
         self, model: BaseChatModel, conversations: list[list[BaseMessage]], sites: list[tuple[str, int, str]]
@@ -302,6 +344,8 @@ def decide(graph: CommGraph, task: Task, item: Item, last_round: Mapping[str, st
     answers = {v: task.extract(last_round.get(v) or "", item) for v in graph.voters()}
     if isinstance(graph.decision, FinalAgent):
         prediction = answers[graph.decision.agent]
+    elif isinstance(graph.decision, EachAgent):
+        prediction = answers
     else:
         votes = Counter(a for a in answers.values() if a is not None)
         prediction = votes.most_common(1)[0][0] if votes else None

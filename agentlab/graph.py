@@ -25,7 +25,13 @@ class MajorityVote:
     agents: tuple[str, ...] | None = None
 
 
-Decision = FinalAgent | MajorityVote
+@dataclass(frozen=True)
+class EachAgent:
+    """Every agent's own last-round answer is the prediction, by name: coordination tasks
+    (AgentsNet) score the agents' answers together, not one of them."""
+
+
+Decision = FinalAgent | MajorityVote | EachAgent
 Edge = tuple[str, str]
 
 
@@ -108,7 +114,9 @@ class CommGraph:
         """The agents whose last-round answers the decision reads."""
         if isinstance(self.decision, FinalAgent):
             return (self.decision.agent,)
-        return self.decision.agents or self.agents
+        if isinstance(self.decision, MajorityVote) and self.decision.agents:
+            return self.decision.agents
+        return self.agents
 
     @property
     def density(self) -> float:

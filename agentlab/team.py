@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,14 +13,18 @@ from agentlab.cache import CallCache
 from agentlab.engine import Budget, Engine
 from agentlab.graph import CommGraph, MajorityVote
 from agentlab.run import Run
-from agentlab.tasks.task import Task
+from agentlab.tasks.task import Item, Task
+
+GraphPolicy = Callable[[Item], CommGraph]
 
 
 class Team:
     """Agents wired by a ``CommGraph``; ``team.run(task)`` is the one way to run anything.
 
     Agents without a model use the team's ``model``. Without a graph, the agents answer
-    independently and vote.
+    independently and vote. ``graph`` may also be a function of the item (a learned designer's
+    per-query graph, a coordination task's own graph); each graph it returns uses a subset of
+    the team's agents.
 
     >>> import agentlab as al
     >>> llm = al.models.ScriptedChatModel(respond=lambda msgs: "The answer is 4")
@@ -32,7 +36,7 @@ class Team:
     def __init__(
         self,
         agents: Sequence[Agent],
-        graph: CommGraph | None = None,
+        graph: CommGraph | GraphPolicy | None = None,
         *,
         model: BaseChatModel | None = None,
         name: str | None = None,
@@ -40,9 +44,13 @@ class Team:
         if not agents:
             raise ValueError("a team needs at least one agent; got an empty list")
         names = [a.name for a in agents]
+        if len(set(names)) != len(names):
+            raise ValueError(f"agent names must be unique in a team; got {names}")
+        if graph is not None and not isinstance(graph, CommGraph) and not callable(graph):
+            raise TypeError(f"graph must be a CommGraph or a function item -> CommGraph; got {graph!r}")
         if graph is None:
             graph = CommGraph(names, decision=MajorityVote() if len(names) > 1 else None)
-        if list(graph.agents) != names:
+        if isinstance(graph, CommGraph) and list(graph.agents) != names:
             missing, extra = set(graph.agents) - set(names), set(names) - set(graph.agents)
             if missing or extra:
                 raise ValueError(
@@ -62,13 +70,34 @@ class Team:
                 )
             resolved.append(agent if agent.model is not None else replace(agent, model=model))
         self.agents: list[Agent] = resolved
-        self.graph = graph
+        self.graph: CommGraph | GraphPolicy = graph
         self.name = name or f"{len(resolved)}-agent team"
+        self._by_name = {a.name: a for a in resolved}
+
+    def graph_for(self, item: Item) -> CommGraph:
+        """The graph ``item`` runs on: the team's graph, or what its graph function gives for it."""
+        if isinstance(self.graph, CommGraph):
+            return self.graph
+        graph = self.graph(item)
+        if not isinstance(graph, CommGraph):
+            raise TypeError(
+                f"the team's graph function returned {type(graph).__name__} for item {item.id!r}, "
+                "not a CommGraph"
+            )
+        return graph
+
+    def agents_for(self, graph: CommGraph) -> tuple[Agent, ...]:
+        unknown = [name for name in graph.agents if name not in self._by_name]
+        if unknown:
+            raise ValueError(
+                f"the graph names agents the team lacks: {unknown}; the team has {list(self._by_name)}"
+            )
+        return tuple(self._by_name[name] for name in graph.agents)
 
     def run(
         self,
         task: Task,
-        rounds: int = 1,
+        rounds: int | None = None,
         *,
         cache: bool | str | Path | CallCache = True,
         fail_fast: bool = False,
@@ -78,6 +107,8 @@ class Team:
         retries: int = 2,
     ) -> Run:
         """Run every item of ``task`` through the graph for ``rounds`` rounds, all items at once.
+
+        ``rounds`` defaults to what the task prescribes per item (AgentsNet does), else 1.
 
         ``cache``: True uses the shared on-disk call cache, False turns it off, a path or
         ``CallCache`` picks another. ``fail_fast``: raise on the first failed model call instead of
@@ -108,6 +139,8 @@ class Team:
 
     def __repr__(self) -> str:
         g = self.graph
+        if not isinstance(g, CommGraph):
+            return f"Team({self.name!r}: {len(self.agents)} agents, a graph per item from {g!r})"
         return (
             f"Team({self.name!r}: {len(self.agents)} agents, {len(g.spatial)} spatial + "
             f"{len(g.temporal)} temporal edges, decision {g.decision})"

@@ -185,3 +185,43 @@ def test_run_renders_as_text_and_html(echo_model, small_task, tmp_path):
     assert "<table>" in run._repr_html_()
     page = run.to_html(tmp_path / "report.html").read_text()
     assert "agent1 heard agent0" in page and small_task.items[0].id in page
+
+
+def test_each_item_may_run_on_its_own_graph(echo_model, small_task):
+    agents = [al.Agent(n, role=f"I am {n}") for n in ["a", "b", "c"]]
+    first = small_task.items[0].id
+    chain = al.CommGraph(["a", "b", "c"], [("a", "b"), ("b", "c")])
+    pair = al.CommGraph(["c", "a"], [("c", "a")])
+    team = al.Team(agents, lambda item: chain if item.id == first else pair, model=echo_model)
+    run = team.run(small_task, cache=False, progress=False)
+    by_item = {}
+    for m in run.records:
+        by_item.setdefault(m.item_id, []).append(m)
+    assert sorted(m.sender for m in by_item[first]) == ["a", "b", "c"]
+    for item in small_task.items[1:]:
+        messages = {m.sender: m for m in by_item[item.id]}
+        assert sorted(messages) == ["a", "c"]
+        assert messages["a"].content == "a heard c. The answer is 7"
+    assert len(run.results) == len(small_task)
+
+
+def test_a_graph_naming_an_agent_the_team_lacks_is_named(echo_model, small_task):
+    team = al.Team([al.Agent("a")], lambda item: al.CommGraph(["a", "zed"]), model=echo_model)
+    with pytest.raises(ValueError, match=r"lacks: \['zed'\]"):
+        team.run(small_task, cache=False, progress=False)
+
+
+def test_items_may_prescribe_their_rounds(echo_model, small_task):
+    class PerItemRounds(al.Task):
+        def rounds_for(self, item):
+            return 1 + small_task.items.index(item) % 2
+
+    task = PerItemRounds(small_task.name, small_task.items, extractor=small_task.extractor)
+    team = team_of(["a"], temporal=[("a", "a")], model=echo_model)
+    run = team.run(task, cache=False, progress=False)
+    rounds = {item.id: 1 + k % 2 for k, item in enumerate(small_task.items)}
+    assert sorted(m.item_id for m in run.records) == sorted(i for i, r in rounds.items() for _ in range(r))
+    assert run.rounds == 2
+    assert len(run.results) == len(small_task)
+    explicit = team.run(task, rounds=3, cache=False, progress=False)
+    assert len(explicit.records) == 3 * len(small_task)

@@ -55,6 +55,21 @@ class Task:
     def prompt(self, item: Item) -> str:
         return self.prompt_template.format(question=item.question, **item.meta)
 
+    # Hooks for tasks whose agents are not interchangeable (AgentsNet: each graph node is told
+    # its name and its neighbours, and addresses each neighbour separately).
+
+    def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
+        """The task text ``agent`` is shown in ``round`` (of ``rounds``); the same for all by default."""
+        return self.prompt(item)
+
+    def heard(self, text: str, sender: str, receiver: str) -> str:
+        """What ``receiver`` hears of ``sender``'s message: all of it by default."""
+        return text
+
+    def rounds_for(self, item: Item) -> int | None:
+        """The rounds this item prescribes, used when the run names none; None leaves it to the run."""
+        return None
+
     def extract(self, text: str, item: Item | None = None) -> Any:
         """The answer in ``text``. An extractor taking two arguments also gets the item (a
         multiple-choice extractor reads its options there)."""
