@@ -22,12 +22,14 @@ def card_dir(kind: str) -> Path:
 
 
 def card_names(kind: str) -> list[str]:
-    return sorted(p.stem for p in card_dir(kind).glob("*.yaml"))
+    """Names are paths below the card folder: ``tasks/agentsnet/coloring.yaml`` is "agentsnet/coloring"."""
+    root = card_dir(kind)
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
 
 
 def load_card(kind: str, name: str) -> dict[str, Any]:
     path = card_dir(kind) / f"{name}.yaml"
-    if not path.is_file():
+    if ".." in name.split("/") or not path.is_file():
         names = card_names(kind)
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""

@@ -8,6 +8,7 @@ from typing import Any
 
 from agentlab._cards import card_names, load_card
 from agentlab.tasks import arithmetic
+from agentlab.tasks.agentsnet import load_agentsnet
 from agentlab.tasks.extract import extract_choice, extract_number, numbers_match
 from agentlab.tasks.hub import load_benchmark
 from agentlab.tasks.humaneval import extract_code, load_humaneval, passes_tests
@@ -49,10 +50,13 @@ def _load_arithmetic(
     return items, train
 
 
-LOADERS: dict[str, Callable[..., tuple[list[Item], list[Item]]]] = {
+# A loader gives (test items, train items), or a whole Task when the task is more than items
+# with a prompt, an extractor and a scorer (AgentsNet brings its own graphs and per-agent prompts).
+LOADERS: dict[str, Callable[..., tuple[list[Item], list[Item]] | Task]] = {
     "arithmetic": _load_arithmetic,
     "hub": load_benchmark,
     "humaneval": load_humaneval,
+    "agentsnet": load_agentsnet,
 }
 
 
@@ -69,7 +73,11 @@ def load(name: str, **options: Any) -> Task:
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise TypeError(f"task {name!r} does not take {unknown}; it takes {sorted(accepted)}")
-    items, train = loader(card, **options)
+    loaded = loader(card, **options)
+    if isinstance(loaded, Task):
+        loaded.meta["options"] = options
+        return loaded
+    items, train = loaded
     return Task(
         name,
         items,
