@@ -12,6 +12,7 @@ from agentlab._cards import card_names, load_card
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, Edge, FinalAgent, MajorityVote
 from agentlab.team import Team
+from agentlab.topologies.roles import roles as role_library
 
 
 def _chain(n: int, **_: object) -> list[tuple[int, int]]:
@@ -65,7 +66,11 @@ def _temporal(kind: str, n: int, decider: int) -> list[tuple[int, int]]:
         return [(i, j) for i in range(n) for j in range(n)]
     if kind == "decider":  # everyone rereads what the deciding agent concluded last round
         return [(decider, i) for i in range(n)]
-    raise ValueError(f"unknown temporal pattern {kind!r}; known: none, self, all, decider")
+    if kind == "decider+peers":  # and the workers also read each other's last answers
+        return [(decider, i) for i in range(n)] + [
+            (i, j) for i in range(n) for j in range(n) if decider not in (i, j)
+        ]
+    raise ValueError(f"unknown temporal pattern {kind!r}; known: none, self, all, decider, decider+peers")
 
 
 def graph(name: str, n_agents: int | None = None, **options: object) -> CommGraph:
@@ -100,12 +105,13 @@ def load(
     name: str,
     n_agents: int | None = None,
     model: BaseChatModel | None = None,
-    roles: Sequence[str] | None = None,
+    roles: Sequence[str] | str | None = None,
     **options: object,
 ) -> Team:
     """A preset team: ``al.topologies.load("star", n_agents=4, model=llm)``.
 
-    ``roles`` gives each agent's profile text (cycled when shorter than the team); ``options``
+    ``roles`` gives each agent's profile text (cycled when shorter than the team), or names a
+    family of the role library (``roles="math"``, see ``al.topologies.ROLES``); ``options``
     reach the card's pattern (``p`` and ``seed`` for random, ``width`` for layered, ``branching`` for tree).
 
     >>> import agentlab as al
@@ -114,7 +120,8 @@ def load(
     (('agent0', 'agent1'), ('agent1', 'agent2'))
     """
     comm = graph(name, n_agents, **options)
-    profiles = list(roles or load_card("topologies", name).get("roles") or [""])
+    roles = roles or load_card("topologies", name).get("roles")
+    profiles = list(role_library(roles) if isinstance(roles, str) else roles or [""])
     agents = [Agent(a, role=profiles[i % len(profiles)]) for i, a in enumerate(comm.agents)]
     return Team(agents, comm, model=model, name=name)
 
