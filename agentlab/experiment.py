@@ -9,6 +9,7 @@ same file again resumes: messages on disk are replayed, not called again.
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 import os
 import platform
@@ -47,18 +48,35 @@ class ModelSpec(_Strict):
     delay: float = 0.0  # scripted: seconds each batch takes
 
 
+class TrainSpec(_Strict):
+    """How a learner trains: on the first ``items`` items of the task's train split."""
+
+    items: int = Field(32, ge=1)
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(8, ge=1)
+    samples_per_query: int = Field(4, ge=1)
+    token_budget: int | None = None
+
+
+LEARNERS = {"gptswarm": "GPTSwarm", "agentprune": "AgentPrune", "gdesigner": "GDesigner"}
+
+
 class TopologySpec(_Strict):
-    preset: str
-    label: str | None = None  # defaults to the preset name
+    """A preset (``preset: star``) or a learner (``learner: gdesigner``), never both."""
+
+    preset: str | None = None
+    learner: Literal["gptswarm", "agentprune", "gdesigner"] | None = None
+    label: str | None = None  # defaults to the preset or learner name
     n_agents: int | None = None
     rounds: int | None = None  # defaults to the experiment's rounds
-    roles: list[str] | None = None
+    roles: list[str] | str | None = None  # profiles, or a family of the role library ("math")
     model: str | None = None  # a key of the experiment's `models`; defaults to its `model`
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # the preset's or the learner's settings
+    train: TrainSpec | None = None  # learners only
 
     @property
     def name(self) -> str:
-        return self.label or self.preset
+        return self.label or self.preset or self.learner or "?"
 
 
 class BudgetSpec(_Strict):
@@ -199,6 +217,31 @@ class Experiment:
                 f"{config.task['name']!r}{_closest(config.task['name'], known_tasks)}"
             )
         for i, spec in enumerate(config.topologies):
+            if (spec.preset is None) == (spec.learner is None):
+                raise ValueError(
+                    f"invalid experiment file {source}:\n  topologies.{i}: give either `preset` (one of "
+                    f"{', '.join(topologies.names())}) or `learner` ({', '.join(LEARNERS)}), not "
+                    f"{'both' if spec.preset else 'neither'}"
+                )
+            if spec.preset is None:
+                unknown = sorted(set(spec.options) - learner_options(spec))
+                if unknown:
+                    raise ValueError(
+                        f"invalid experiment file {source}:\n  topologies.{i}.options: {spec.learner} does "
+                        f"not take {unknown}{_closest(unknown[0], sorted(learner_options(spec)))} "
+                        f"(valid: {', '.join(sorted(learner_options(spec)))})"
+                    )
+                if spec.n_agents is not None and spec.n_agents < 2:
+                    raise ValueError(
+                        f"invalid experiment file {source}:\n  topologies.{i}.n_agents: a learner needs "
+                        f"at least 2 agents (got {spec.n_agents})"
+                    )
+                continue
+            if spec.train is not None:
+                raise ValueError(
+                    f"invalid experiment file {source}:\n  topologies.{i}.train: only learners train; "
+                    f"preset {spec.preset!r} has nothing to learn"
+                )
             if spec.preset not in topologies.names():
                 raise ValueError(
                     f"invalid experiment file {source}:\n  topologies.{i}.preset: unknown preset "
@@ -270,6 +313,39 @@ class Experiment:
 
         return Delayed(respond=respond, name_=f"scripted:{spec.reply}")
 
+    def _trained(
+        self,
+        spec: TopologySpec,
+        seed: int,
+        task: Any,
+        model: Any,
+        folder: Path,
+        cache: CallCache | None,
+        progress: bool,
+    ) -> Any:
+        """A learner trained on the task's train split, or the one an earlier run saved."""
+        saved = learner_path(folder, spec, seed)
+        cls = learner_class(spec)
+        if saved.exists():
+            return cls.load(saved, model=model)
+        learner = _new_learner(spec, seed, self.config.rounds, model)
+        train = spec.train or TrainSpec()
+        learner.fit(
+            task.train(train.items),
+            epochs=train.epochs,
+            batch_size=train.batch_size,
+            samples_per_query=train.samples_per_query,
+            token_budget=train.token_budget,
+            seed=seed,
+            cache=cache if cache is not None else False,
+            progress=progress,
+        )
+        saved.parent.mkdir(exist_ok=True)
+        staging = saved.with_suffix(".tmp")
+        learner.save(staging)
+        os.replace(staging, saved)
+        return learner
+
     def run(self, root: str | Path = "runs", progress: bool = True) -> ExperimentResult:
         """Run every topology for every seed, or resume where an earlier run of this file stopped."""
         from agentlab import topologies
@@ -301,6 +377,7 @@ class Experiment:
         cache = CallCache() if cfg.cache else None
         budget = Budget(**cfg.budget.model_dump()) if cfg.budget else None
         runs: dict[tuple[str, int], Run] = {}
+        training: dict[str, Any] = {}
         try:
             for seed in cfg.seeds:
                 task = self.task(seed)
@@ -310,14 +387,19 @@ class Experiment:
                     if spec.model not in loaded:
                         model_spec = cfg.models[spec.model] if spec.model else cfg.model
                         loaded[spec.model] = self._model(model_spec, seed)
-                    team = topologies.load(
-                        spec.preset,
-                        n_agents=spec.n_agents,
-                        model=loaded[spec.model],
-                        roles=spec.roles,
-                        **spec.options,
-                    )
-                    team.name = spec.name
+                    if spec.preset is not None:
+                        team = topologies.load(
+                            spec.preset,
+                            n_agents=spec.n_agents,
+                            model=loaded[spec.model],
+                            roles=spec.roles,
+                            **spec.options,
+                        )
+                        team.name = spec.name
+                    else:
+                        learner = self._trained(spec, seed, task, loaded[spec.model], folder, cache, progress)
+                        training[unit] = learner.log
+                        team = learner.team(name=spec.name)
 
                     def keep_message(message: Message, unit: str = unit) -> None:
                         records({"unit": unit, **message.to_dict()})
@@ -343,9 +425,56 @@ class Experiment:
             records.close()
             results.close()
         metrics = summarize(runs)
+        if training:  # learners' training costs, kept apart from the test runs' tokens
+            metrics["training"] = {
+                unit: {
+                    "tokens": log.usage.total_tokens,
+                    "calls": log.calls,
+                    "cache_hits": log.cache_hits,
+                    "steps": len(log.steps),
+                    "stopped": log.stopped,
+                }
+                for unit, log in training.items()
+            }
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2, default=str))
         write_report(list(runs.values()), folder / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder, runs, metrics)
+
+
+def learner_class(spec: TopologySpec) -> Any:
+    from agentlab import topologies
+
+    return getattr(topologies, LEARNERS[spec.learner or ""])
+
+
+def learner_options(spec: TopologySpec) -> set[str]:
+    """The settings a learner takes in `options` (the experiment supplies agents, model and seed)."""
+    from agentlab.topologies.learning import GraphLearner
+
+    cls = learner_class(spec)
+    names = set(inspect.signature(cls.__init__).parameters) | set(
+        inspect.signature(GraphLearner.__init__).parameters
+    )
+    return names - {"self", "agents", "model", "kwargs", "embedder"}
+
+
+def learner_path(folder: Path, spec: TopologySpec, seed: int) -> Path:
+    """Where a run folder keeps a trained learner, so a resumed run does not train it again."""
+    return folder / "learners" / f"{spec.name}-seed{seed}.pt"
+
+
+def _new_learner(spec: TopologySpec, seed: int, rounds: int, model: Any) -> Any:
+    from agentlab.agent import Agent
+    from agentlab.topologies import roles as role_library
+
+    n = spec.n_agents or 4
+    profiles = list(role_library(spec.roles) if isinstance(spec.roles, str) else spec.roles or [""])
+    agents = [Agent(f"agent{i}", role=profiles[i % len(profiles)]) for i in range(n)]
+    options = {"seed": seed, "rounds": spec.rounds or rounds, **spec.options}
+    try:
+        return learner_class(spec)(agents, model=model, **options)
+    except TypeError as error:
+        raise ValueError(f"learner {spec.learner!r}: bad option in `options` ({error})") from None
 
 
 def records_by_unit(folder: Path, repair: bool = False) -> dict[str, list[Message]]:
@@ -385,15 +514,22 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
             messages = by_unit.get(unit, [])
             results = sorted(recorded.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
             if rescore:
-                comm = topologies.graph(spec.preset, spec.n_agents, **spec.options)
+                if spec.preset is not None:
+                    fixed = topologies.graph(spec.preset, spec.n_agents, **spec.options)
+                    graph_for: Any = lambda item, fixed=fixed: fixed  # noqa: E731
+                else:
+                    graph_for = learner_class(spec).load(learner_path(folder, spec, seed)).graph_for
                 calls = Counter(m.item_id for m in messages)
                 last: dict[str, dict[str, str]] = {}
                 for m in messages:
                     if m.round == rounds - 1:
                         last.setdefault(m.item_id, {})[m.sender] = m.content
                 # only items whose every call is on record finished; a budget may have cut the others
-                finished = [item for item in task.items if calls[item.id] == len(comm.agents) * rounds]
-                results = [decide(comm, task, item, last[item.id]) for item in finished]
+                graphs = {item.id: graph_for(item) for item in task.items}
+                finished = [
+                    item for item in task.items if calls[item.id] == len(graphs[item.id].agents) * rounds
+                ]
+                results = [decide(graphs[item.id], task, item, last[item.id]) for item in finished]
             runs[(spec.name, seed)] = Run(spec.name, task.name, rounds, messages, results, 0.0, 0.0)
     return runs
 

@@ -189,3 +189,65 @@ def test_the_cli_runs_lists_reports_and_names_bad_files(tmp_path, capsys):
 def test_shipped_experiment_files_validate(path):
     experiment = Experiment.from_yaml(path)
     assert experiment.config.topologies and experiment.task(0).items
+
+
+LEARNER_CONFIG = {
+    "name": "learned",
+    "task": {"name": "arithmetic", "n": 4, "n_train": 8},
+    "model": {"kind": "scripted", "reply": "The answer is 24"},
+    "topologies": [
+        {"preset": "chain", "n_agents": 3},
+        {
+            "learner": "gptswarm",
+            "n_agents": 3,
+            "train": {"items": 8, "batch_size": 4, "samples_per_query": 2},
+        },
+        {
+            "learner": "gdesigner",
+            "n_agents": 3,
+            "roles": "math",
+            "options": {"token_penalty": 0.001},
+            "train": {"items": 4, "batch_size": 4, "samples_per_query": 2},
+        },
+    ],
+}
+
+
+def test_learners_train_on_the_train_split_and_a_resumed_run_reuses_them(tmp_path):
+    first = Experiment.from_dict(LEARNER_CONFIG).run(tmp_path, progress=False)
+    folder = tmp_path / "learned"
+    saved = sorted(p.name for p in (folder / "learners").iterdir())
+    assert saved == ["gdesigner-seed0.pt", "gptswarm-seed0.pt"]
+    training = first.metrics["training"]
+    assert training["gptswarm/seed0"]["steps"] == 2 and training["gptswarm/seed0"]["tokens"] > 0
+    assert training["gdesigner/seed0"]["steps"] == 1
+    assert first.runs[("gdesigner", 0)].n_items == 4
+    stamp = (folder / "learners" / "gptswarm-seed0.pt").stat().st_mtime_ns
+    again = Experiment.from_dict(LEARNER_CONFIG).run(tmp_path, progress=False)
+    assert (folder / "learners" / "gptswarm-seed0.pt").stat().st_mtime_ns == stamp  # loaded, not retrained
+    assert again.metrics["training"] == training
+    rescored = load_runs(folder, rescore=True)
+    assert [r.score for r in rescored[("gptswarm", 0)].results] == [
+        r.score for r in first.runs[("gptswarm", 0)].results
+    ]
+
+
+@pytest.mark.parametrize(
+    ("topology", "message"),
+    [
+        ({"preset": "star", "learner": "gptswarm"}, "either `preset`"),
+        ({"n_agents": 3}, "not neither"),
+        ({"learner": "gdesigne"}, "topologies.0.learner: Input should be 'gptswarm'"),
+        ({"preset": "star", "train": {"items": 3}}, "only learners train"),
+        ({"learner": "agentprune", "train": {"item": 3}}, "did you mean 'items'"),
+    ],
+)
+def test_bad_learner_entries_are_named(topology, message):
+    with pytest.raises(ValueError, match=message):
+        Experiment.from_dict({**CONFIG, "topologies": [topology]})
+
+
+def test_a_learner_option_it_does_not_take_is_named():
+    topology = {"learner": "agentprune", "options": {"sparsty": 0.5}}
+    with pytest.raises(ValueError, match="agentprune does not take \\['sparsty'\\]; did you mean 'sparsity'"):
+        Experiment.from_dict({**CONFIG, "topologies": [topology]})
