@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -135,8 +137,11 @@ class Engine:
         on_result: Callable[[ItemResult], None] = lambda result: None,
         retries: int = 2,
         retry_backoff: float = 1.0,
+        timeout: float | None = None,
     ) -> None:
-        """``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
+        """``timeout``: seconds one ``model.batch`` may take; past it, its calls fail with a
+        ``TimeoutError`` (transient, so retried) and the run goes on without waiting for them.
+        ``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
         ``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
         those calls are replayed, not made again. ``on_message`` sees each new message as it is
         made, ``on_result`` each item as soon as its last call is done."""
@@ -147,7 +152,7 @@ class Engine:
         self.max_concurrency, self.budget = max_concurrency, budget
         self.prior = dict(prior or {})
         self.on_message, self.on_result = on_message, on_result
-        self.retries, self.retry_backoff = retries, retry_backoff
+        self.retries, self.retry_backoff, self.timeout = retries, retry_backoff, timeout
         self.model_seconds = 0.0
         self._wirings: dict[tuple[CommGraph, int], _Wiring] = {}
 
@@ -314,18 +319,33 @@ class Engine:
             return []
         config: RunnableConfig = {"max_concurrency": self.max_concurrency}
         started = time.perf_counter()
-        outputs = model.batch(conversations, config, return_exceptions=True)
+        outputs = self._batch_within_timeout(model, conversations, config)
         for attempt in range(self.retries):
             failed = [j for j, out in enumerate(outputs) if isinstance(out, BaseException) and transient(out)]
             if not failed:
                 break
             time.sleep(self.retry_backoff * 2**attempt)
-            again = model.batch([conversations[j] for j in failed], config, return_exceptions=True)
+            again = self._batch_within_timeout(model, [conversations[j] for j in failed], config)
             for j, out in zip(failed, again, strict=True):
                 outputs[j] = out
         latency = time.perf_counter() - started
         self.model_seconds += latency
         return [self._reply(output, latency, model) for output in outputs]
+
+    def _batch_within_timeout(
+        self, model: BaseChatModel, conversations: list[list[BaseMessage]], config: RunnableConfig
+    ) -> list[Any]:
+        if self.timeout is None:
+            return model.batch(conversations, config, return_exceptions=True)
+        # A thread cannot be killed: a hung call is abandoned (its thread finishes, or not, on its own).
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentlab-call")
+        future = pool.submit(model.batch, conversations, config, return_exceptions=True)
+        pool.shutdown(wait=False)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            error = TimeoutError(f"no reply within timeout={self.timeout:g} s")
+            return [error] * len(conversations)
 
     def _reply(self, output: Any, latency: float, model: BaseChatModel) -> _Reply:
         if isinstance(output, BaseException):

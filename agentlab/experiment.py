@@ -95,6 +95,7 @@ class ExperimentConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0])  # each seed draws the task and seeds sampling
     cache: bool = True
     retries: int = Field(2, ge=0)
+    timeout: float | None = Field(None, gt=0)  # seconds one batch of model calls may take
     budget: BudgetSpec | None = None  # per topology and seed
 
 
@@ -416,6 +417,7 @@ class Experiment:
                         progress=progress,
                         budget=budget,
                         retries=cfg.retries,
+                        timeout=cfg.timeout,
                         prior=prior.get(unit),
                         on_message=keep_message,
                         on_result=keep_result,

@@ -107,6 +107,7 @@ class Team:
         max_concurrency: int | None = None,
         budget: Budget | None = None,
         retries: int = 2,
+        timeout: float | None = None,
     ) -> Run:
         """Run every item of ``task`` through the graph for ``rounds`` rounds, all items at once.
 
@@ -117,6 +118,8 @@ class Team:
         ``CallCache`` picks another. ``fail_fast``: raise on the first failed model call instead of
         recording the error on its message and going on. ``retries``: how often a call that failed
         transiently (time-out, rate limit, connection, out of memory) is tried again, with backoff.
+        ``timeout``: seconds one batch of calls may take before its calls count as timed out (a
+        model that hangs without raising is not waited for).
         ``budget``: stop cleanly after the step that reaches it; ``run.stopped`` says why.
         """
         if not isinstance(task, Task):
@@ -130,13 +133,14 @@ class Team:
         engine = Engine(
             self,
             task,
-            rounds or self.rounds,
+            rounds if rounds is not None else self.rounds,
             cache=cache,
             fail_fast=fail_fast,
             progress=progress,
             max_concurrency=max_concurrency,
             budget=budget,
             retries=retries,
+            timeout=timeout,
         )
         return engine.run()
 

@@ -1,4 +1,5 @@
 import re
+import time
 
 import pytest
 from conftest import heard, speaker, team_of
@@ -225,3 +226,33 @@ def test_items_may_prescribe_their_rounds(echo_model, small_task):
     assert len(run.results) == len(small_task)
     explicit = team.run(task, rounds=3, cache=False, progress=False)
     assert len(explicit.records) == 3 * len(small_task)
+
+
+class Hanging(al.models.ScriptedChatModel):
+    """Its first ``hangs`` batches never return in time (they sleep), later ones answer at once."""
+
+    hangs: int = 1
+    seen: int = 0
+
+    def batch(self, inputs, config=None, **kwargs):
+        self.seen += 1
+        if self.seen <= self.hangs:
+            time.sleep(3)
+        return super().batch(inputs, config, **kwargs)
+
+
+def test_a_hanging_batch_times_out_and_is_retried(small_task):
+    model = Hanging(respond=lambda messages: "The answer is 7", hangs=1)
+    started = time.perf_counter()
+    run = al.Team([al.Agent("a")], model=model).run(small_task, cache=False, progress=False, timeout=0.3)
+    assert time.perf_counter() - started < 2.5  # not waiting for the hung batch
+    assert not run.errors and run.calls == len(small_task) and model.seen == 2
+
+
+def test_a_batch_that_keeps_hanging_is_recorded_as_timed_out(small_task):
+    model = Hanging(respond=lambda messages: "The answer is 7", hangs=10)
+    run = al.Team([al.Agent("a")], model=model).run(
+        small_task, cache=False, progress=False, timeout=0.2, retries=0
+    )
+    assert len(run.errors) == len(small_task)
+    assert all("TimeoutError: no reply within timeout=0.2 s" in m.error for m in run.errors)
