@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -123,6 +124,27 @@ class CommGraph:
         """Spatial edges over the n(n-1)/2 a DAG can hold."""
         n = len(self.agents)
         return len(self.spatial) / (n * (n - 1) / 2) if n > 1 else 0.0
+
+    def to_pyg(self, x: Any = None) -> Any:
+        """A torch-geometric ``Data``: nodes in agent order (``names``), ``edge_index`` the spatial
+        edges, ``temporal_edge_index`` the temporal ones, ``x`` node features if given."""
+        import torch
+        from torch_geometric.data import Data
+
+        index = {a: i for i, a in enumerate(self.agents)}
+
+        def tensor(edges: tuple[Edge, ...]) -> torch.Tensor:
+            return torch.tensor(
+                [[index[u] for u, _ in edges], [index[v] for _, v in edges]], dtype=torch.long
+            )
+
+        return Data(
+            x=x,
+            edge_index=tensor(self.spatial),
+            temporal_edge_index=tensor(self.temporal),
+            num_nodes=len(self.agents),
+            names=list(self.agents),
+        )
 
     def to_networkx(self) -> nx.MultiDiGraph:
         """Nodes are agents; each edge carries ``kind`` = "spatial" or "temporal"."""

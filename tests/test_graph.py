@@ -48,3 +48,12 @@ def test_to_networkx_keeps_both_edge_kinds():
         ("a", "b", "spatial"),
         ("b", "a", "temporal"),
     ]
+
+
+def test_a_graph_converts_to_torch_geometric():
+    g = al.CommGraph(["a", "b", "c"], spatial=[("a", "c"), ("b", "c")], temporal=[("c", "a")])
+    data = g.to_pyg()
+    assert data.num_nodes == 3 and data.names == ["a", "b", "c"]
+    assert data.edge_index.tolist() == [[0, 1], [2, 2]]
+    assert data.temporal_edge_index.tolist() == [[2], [0]]
+    assert al.CommGraph(["solo"]).to_pyg().edge_index.shape == (2, 0)
