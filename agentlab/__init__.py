@@ -18,6 +18,7 @@ from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
 from agentlab.tasks.task import Item, Task
 from agentlab.team import Team
+from agentlab.views.compare import compare
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "Task",
     "Team",
     "Usage",
+    "compare",
     "models",
     "tasks",
     "topologies",

@@ -257,6 +257,11 @@ class Engine:
             self.model_seconds,
             step,
             stopped,
+            graph=self.team.graph if isinstance(self.team.graph, CommGraph) else None,
+            graphs={}
+            if isinstance(self.team.graph, CommGraph)
+            else {it.id: w.graph for it, w in zip(items, wiring, strict=True)},
+            origin=self.team.origin,
         )
 
     @staticmethod

@@ -125,6 +125,11 @@ class CommGraph:
         n = len(self.agents)
         return len(self.spatial) / (n * (n - 1) / 2) if n > 1 else 0.0
 
+    def _repr_html_(self) -> str:
+        from agentlab.views.svg import graph_svg
+
+        return graph_svg(self, title=f"{len(self.agents)} agents, decision: {self.decision}")
+
     def to_pyg(self, x: Any = None) -> Any:
         """A torch-geometric ``Data``: nodes in agent order (``names``), ``edge_index`` the spatial
         edges, ``temporal_edge_index`` the temporal ones, ``x`` node features if given."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentlab.graph import CommGraph
 from agentlab.message import Message, Usage
 from agentlab.stats import wilson_interval
 
@@ -39,6 +40,14 @@ class Run:
     model_seconds: float
     steps: int = 0
     stopped: str | None = None  # why the run ended early (a budget), None when every item finished
+    graph: CommGraph | None = None  # the team's graph, when every item ran on the same one
+    graphs: dict[str, CommGraph] = field(default_factory=dict)  # per item, when they differ
+    origin: CommGraph | None = None  # what a learned graph started from (drawn beside it)
+
+    def graph_of(self, item_id: str) -> CommGraph:
+        """The graph ``item_id`` ran on; rebuilt from its messages when the run does not know it."""
+        known = self.graphs.get(item_id) or self.graph
+        return known if known is not None else graph_from_messages(self.messages(item_id))
 
     @property
     def n_items(self) -> int:
@@ -117,7 +126,20 @@ class Run:
         )
 
     def _repr_html_(self) -> str:
-        return summary_table([self])
+        from agentlab.views.svg import edge_tokens, graph_svg
+
+        drawing = ""
+        if self.graph is not None:
+            drawing = graph_svg(
+                self.graph, edge_tokens(self.records), title="graph (edge width: tokens carried)"
+            )
+        return summary_table([self]) + drawing
+
+    def show(self) -> Any:
+        """An interactive explorer (ipywidgets): the graph, a step slider, an item picker, each message."""
+        from agentlab.views.explorer import Explorer
+
+        return Explorer(self)
 
     def to_html(self, path: str | Path) -> Path:
         """A self-contained HTML report: summary, tokens per agent, every item's transcript."""
@@ -136,6 +158,19 @@ _COLUMNS = (
     "errors",
     "wall_seconds",
 )
+
+
+def graph_from_messages(messages: Sequence[Message]) -> CommGraph:
+    """The graph a set of messages implies: an edge is spatial when its receiver spoke later in the
+    same round, temporal otherwise."""
+    agents = list(dict.fromkeys(m.sender for m in messages))
+    step_of = {(m.round, m.sender): m.step for m in messages}
+    spatial, temporal = set(), set()
+    for m in messages:
+        for receiver in m.receivers:
+            later = step_of.get((m.round, receiver), -1) > m.step
+            (spatial if later else temporal).add((m.sender, receiver))
+    return CommGraph(agents or ["?"], sorted(spatial), sorted(temporal))
 
 
 def summary_table(runs: Sequence[Run]) -> str:
@@ -213,8 +248,18 @@ def _run_section(run: Run) -> str:
             f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
             f"reference {esc(str(result.reference))}</summary>{turns}</details>"
         )
+    from agentlab.views.svg import edge_tokens, graph_svg
+
+    if run.graph is not None:
+        drawing = graph_svg(run.graph, edge_tokens(run.records), title="edge width: tokens carried")
+    elif run.records:
+        first = run.records[0].item_id
+        drawing = graph_svg(run.graph_of(first), edge_tokens(by_item[first]), title=f"graph of item {first}")
+    else:
+        drawing = ""
     return (
-        f"<h2>{esc(run.team)} on {esc(run.task)}</h2><h3>Tokens per agent</h3><table><tr><th>agent</th>"
+        f"<h2>{esc(run.team)} on {esc(run.task)}</h2>{drawing}"
+        f"<h3>Tokens per agent</h3><table><tr><th>agent</th>"
         f"<th>prompt</th><th>completion</th></tr>{agents}</table><h3>Items</h3>{''.join(items)}"
     )
 

@@ -74,6 +74,7 @@ class Team:
         self.graph: CommGraph | GraphPolicy = graph
         self.name = name or f"{len(resolved)}-agent team"
         self.rounds = rounds  # what run() uses when given none (a team learned for several rounds)
+        self.origin: CommGraph | None = None  # a learner sets the graph its learning started from
         self._by_name = {a.name: a for a in resolved}
 
     def graph_for(self, item: Item) -> CommGraph:
@@ -143,6 +144,25 @@ class Team:
             timeout=timeout,
         )
         return engine.run()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from agentlab.views.svg import graph_svg
+
+        rows = "".join(
+            f"<tr><td>{html.escape(a.name)}</td><td>{html.escape(a.role or '(no role)')}</td>"
+            f"<td>{html.escape(type(a.model).__name__)}</td></tr>"
+            for a in self.agents
+        )
+        drawing = (
+            graph_svg(self.graph, title=self.name)
+            if isinstance(self.graph, CommGraph)
+            else f"<p>{html.escape(self.name)}: a graph per item</p>"
+        )
+        if self.origin is not None:
+            drawing = graph_svg(self.origin, title="started from") + drawing
+        return f"{drawing}<table><tr><th>agent</th><th>role</th><th>model</th></tr>{rows}</table>"
 
     def __repr__(self) -> str:
         g = self.graph

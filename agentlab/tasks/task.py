@@ -92,3 +92,18 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, {len(self.items)} items, {len(self.train_items)} train)"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(i.id)}</td><td>{esc(i.question[:160])}</td><td>{esc(str(i.reference)[:60])}</td></tr>"
+            for i in list(self.items)[:5]
+        )
+        more = f"<p>… and {len(self.items) - 5} more</p>" if len(self.items) > 5 else ""
+        return (
+            f"<p><b>{esc(self.name)}</b>: {len(self.items)} items, "
+            f"{len(self.train_items)} held-out train items</p>"
+            f"<table><tr><th>id</th><th>question</th><th>reference</th></tr>{rows}</table>{more}"
+        )

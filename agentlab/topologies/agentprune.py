@@ -75,6 +75,12 @@ class AgentPrune(GraphLearner):
             terms["low_rank_temporal"] = self.low_rank * torch.linalg.matrix_norm(masks.temporal, ord="nuc")
         return terms
 
+    def start_graph(self) -> CommGraph:
+        """The dense graph the masks prune: every forward edge, and every temporal one when learned."""
+        n = len(self.agents)
+        temporal = [(i, j) for i in range(n) for j in range(n)] if self.rounds > 1 else []
+        return self._comm([(i, j) for i in range(n) for j in range(i + 1, n)], temporal)
+
     def decode(self, dist: EdgeDistribution) -> CommGraph:
         """One-shot pruning: keep the top (1 - sparsity) share of each edge kind by mask score."""
         n = len(self.agents)

@@ -50,6 +50,9 @@ class GPTSwarm(GraphLearner):
         self.logits = torch.nn.Parameter(torch.logit(init.clamp(1e-4, 1 - 1e-4)))
         self._start_prob = start_prob
 
+    def start_graph(self) -> CommGraph:
+        return self.start if self.start is not None else super().start_graph()
+
     def parameters(self) -> list[torch.nn.Parameter]:
         return [self.logits]
 

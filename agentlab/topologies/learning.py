@@ -198,15 +198,30 @@ class GraphLearner(ABC):
         with torch.no_grad():
             return self.decode(self.distributions([item])[0])
 
+    def start_graph(self) -> CommGraph:
+        """The graph learning starts from, drawn beside the learned one."""
+        return self._comm([(i, j) for i in range(len(self.agents)) for j in range(i + 1, len(self.agents))])
+
     def team(self, model: BaseChatModel | None = None, name: str | None = None) -> Team:
         """What runs at test time: the agents on the decoded graph."""
-        return Team(
+        team = Team(
             self.agents,
             self.graph(),
             model=model or self.model,
             name=name or type(self).__name__.lower(),
             rounds=self.rounds,
         )
+        team.origin = self.start_graph()
+        return team
+
+    def _repr_html_(self) -> str:
+        from agentlab.views.svg import graph_svg
+
+        try:
+            learned = graph_svg(self.graph(), title="learned")
+        except ValueError:  # designs per query
+            learned = "<p>(a graph per query: see graph_for(item))</p>"
+        return f"<p>{self!r}</p>{graph_svg(self.start_graph(), title='started from')}{learned}"
 
     # ---- training ----
 

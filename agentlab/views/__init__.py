@@ -1,0 +1,1 @@
+"""Views of runs and graphs: pure SVG/HTML renderers, the ipywidgets explorer, comparisons."""
