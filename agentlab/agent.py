@@ -42,5 +42,7 @@ class Agent:
     def prompt(self, task_prompt: str, heard: Sequence[tuple[str, str]], round: int) -> list[BaseMessage]:
         """The chat messages for one call; ``heard`` holds (sender, text) pairs in graph order."""
         context = CONTEXT_HEADER + "\n".join(f"[{s}]: {t.strip()}" for s, t in heard) if heard else ""
-        text = self.template.format(task=task_prompt, context=context, role=self.role, round=round).strip()
+        # lstrip: a template opening with {context} (AgentsNet) would start with a blank line on turns
+        # that heard nothing
+        text = self.template.format(task=task_prompt, context=context, role=self.role, round=round).lstrip()
         return [SystemMessage(self.role), HumanMessage(text)] if self.role else [HumanMessage(text)]
