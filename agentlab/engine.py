@@ -239,7 +239,9 @@ class Engine:
                     spent_tokens += message.usage.total_tokens
                     spent_calls += 1
             bar.update(len(ready))
-            bar.set_postfix(tokens=spent_tokens, cached=hits, refresh=False)
+            bar.set_postfix(
+                items=f"{len(results)}/{len(items)}", tokens=spent_tokens, cached=hits, refresh=False
+            )
             ready = sorted(released)
             step += 1
             if ready and self.budget:

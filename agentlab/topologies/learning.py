@@ -300,7 +300,11 @@ class GraphLearner(ABC):
                 )
                 bar.update(1)
                 bar.set_postfix(
-                    reward=f"{mean_reward:.3f}", tokens=self.log.usage.total_tokens, refresh=False
+                    reward=f"{mean_reward:.3f}",
+                    calls=self.log.calls,
+                    tokens=self.log.usage.total_tokens,
+                    cached=self.log.cache_hits,
+                    refresh=False,
                 )
                 if token_budget is not None and self.log.usage.total_tokens >= token_budget:
                     self.log.stopped = (
