@@ -138,8 +138,13 @@ class Engine:
         retries: int = 2,
         retry_backoff: float = 1.0,
         timeout: float | None = None,
+        window: int | None = None,
+        keep_records: bool = True,
     ) -> None:
-        """``timeout``: seconds one ``model.batch`` may take; past it, its calls fail with a
+        """``window``: at most this many items in flight; a finished item lets the next one in
+        (bounds memory and batch size on huge tasks). ``keep_records=False``: messages go only to
+        ``on_message`` (a run folder on disk), not into the returned run.
+        ``timeout``: seconds one ``model.batch`` may take; past it, its calls fail with a
         ``TimeoutError`` (transient, so retried) and the run goes on without waiting for them.
         ``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
         ``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
@@ -153,6 +158,9 @@ class Engine:
         self.prior = dict(prior or {})
         self.on_message, self.on_result = on_message, on_result
         self.retries, self.retry_backoff, self.timeout = retries, retry_backoff, timeout
+        if window is not None and window < 1:
+            raise ValueError(f"window must be at least 1 item; got {window}")
+        self.window, self.keep_records = window, keep_records
         self.model_seconds = 0.0
         self._wirings: dict[tuple[CommGraph, int], _Wiring] = {}
 
@@ -169,15 +177,24 @@ class Engine:
         items = list(self.task.items)
         wiring = [self.wiring(item) for item in items]
         same_prompt = type(self.task).prompt_for is Task.prompt_for
-        prompts = [self.task.prompt(item) if same_prompt else None for item in items]
-        texts: list[list[list[str | None]]] = [
-            [[None] * len(w.agents) for _ in range(w.rounds)] for w in wiring
-        ]
-        pending = [[row[:] for row in w.waits_on] for w in wiring]
+        # per item in flight: its texts [round][agent] and how many calls each call still waits on
+        texts: dict[int, list[list[str | None]]] = {}
+        pending: dict[int, list[list[int]]] = {}
         calls_left = [w.calls for w in wiring]
-        ready: list[Call] = [
-            (i, 0, a) for i, w in enumerate(wiring) for a in range(len(w.agents)) if not pending[i][0][a]
-        ]
+        admitted = 0
+
+        def admit(count: int) -> list[Call]:
+            nonlocal admitted
+            fresh = []
+            for i in range(admitted, min(len(items), admitted + count)):
+                w = wiring[i]
+                texts[i] = [[None] * len(w.agents) for _ in range(w.rounds)]
+                pending[i] = [row[:] for row in w.waits_on]
+                fresh += [(i, 0, a) for a in range(len(w.agents)) if not pending[i][0][a]]
+            admitted = min(len(items), admitted + count)
+            return fresh
+
+        ready = admit(self.window or len(items))
         records: list[Message] = []
         results: dict[int, ItemResult] = {}
         bar = tqdm(
@@ -189,16 +206,25 @@ class Engine:
         step = spent_tokens = spent_calls = hits = 0
         stopped = None
         while ready:
+            made: list[Message] = []
             replayed = {
                 c for c in ready if (items[c[0]].id, c[1], wiring[c[0]].graph.agents[c[2]]) in self.prior
             }
             for i, r, a in sorted(replayed):
                 message = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
                 texts[i][r][a] = message.content
-                records.append(message)
+                made.append(message)
             for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
                 conversations = [
-                    self._conversation(items[i], prompts[i], wiring[i], texts[i], r, a) for i, r, a in calls
+                    self._conversation(
+                        items[i],
+                        self.task.prompt(items[i]) if same_prompt else None,
+                        wiring[i],
+                        texts[i],
+                        r,
+                        a,
+                    )
+                    for i, r, a in calls
                 ]
                 sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
                 replies = self._call(model, conversations, sites)
@@ -218,26 +244,30 @@ class Engine:
                         reply.model,
                         tuple((m.type, str(m.content)) for m in convo),
                     )
-                    records.append(message)
+                    made.append(message)
                     self.on_message(message)
             released: list[Call] = []
             for i, r, a in ready:
                 calls_left[i] -= 1
                 w = wiring[i]
                 if not calls_left[i]:
-                    results[i] = decide(
-                        w.graph, self.task, items[i], dict(zip(w.graph.agents, texts[i][-1], strict=True))
-                    )
+                    last = dict(zip(w.graph.agents, texts[i][-1], strict=True))
+                    results[i] = decide(w.graph, self.task, items[i], last)
                     self.on_result(results[i])
+                    del texts[i], pending[i]  # a finished item holds no memory but its result
+                    released += admit(1) if self.window else []
+                    continue
                 for r2, b in w.releases[(r, a)]:
                     pending[i][r2][b] -= 1
                     if not pending[i][r2][b]:
                         released.append((i, r2, b))
-            for message in records[-len(ready) :]:
+            for message in made:
                 hits += message.cached
                 if not message.cached:
                     spent_tokens += message.usage.total_tokens
                     spent_calls += 1
+            if self.keep_records:
+                records.extend(made)
             bar.update(len(ready))
             bar.set_postfix(
                 items=f"{len(results)}/{len(items)}", tokens=spent_tokens, cached=hits, refresh=False

@@ -16,7 +16,7 @@ import platform
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -96,6 +96,7 @@ class ExperimentConfig(_Strict):
     cache: bool = True
     retries: int = Field(2, ge=0)
     timeout: float | None = Field(None, gt=0)  # seconds one batch of model calls may take
+    window: int | None = Field(1024, ge=1)  # items in flight at once; bounds memory on huge tasks
     budget: BudgetSpec | None = None  # per topology and seed
 
 
@@ -418,11 +419,15 @@ class Experiment:
                         budget=budget,
                         retries=cfg.retries,
                         timeout=cfg.timeout,
+                        window=cfg.window,
+                        keep_records=False,  # records live in records.jsonl, read back when needed
                         prior=prior.get(unit),
                         on_message=keep_message,
                         on_result=keep_result,
                     )
-                    runs[(spec.name, seed)] = engine.run()
+                    run = engine.run()
+                    run.records = DiskRecords(folder / "records.jsonl", unit)
+                    runs[(spec.name, seed)] = run
         finally:
             records.close()
             results.close()
@@ -477,6 +482,41 @@ def _new_learner(spec: TopologySpec, seed: int, rounds: int, model: Any) -> Any:
         return learner_class(spec)(agents, model=model, **options)
     except TypeError as error:
         raise ValueError(f"learner {spec.learner!r}: bad option in `options` ({error})") from None
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Complete lines one at a time (a torn last line is skipped), without reading the file whole."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for line in f:
+            if line.endswith(b"\n") and line.strip():
+                yield json.loads(line)
+
+
+class DiskRecords(Sequence[Message]):
+    """One run unit's messages in a run folder's records.jsonl, read from disk each time they are
+    iterated, so a 10,000-item run does not hold its messages in memory."""
+
+    def __init__(self, path: Path, unit: str) -> None:
+        self.path, self.unit = path, unit
+
+    def __iter__(self) -> Iterator[Message]:
+        for row in iter_jsonl(self.path):
+            if row.pop("unit") == self.unit:
+                yield Message.from_dict(row)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, index: Any) -> Any:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"DiskRecords({self.path}, unit={self.unit!r})"
 
 
 def records_by_unit(folder: Path, repair: bool = False) -> dict[str, list[Message]]:

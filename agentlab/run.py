@@ -34,7 +34,7 @@ class Run:
     team: str
     task: str
     rounds: int
-    records: list[Message]
+    records: Sequence[Message]  # a list, or a run folder's records read from disk (DiskRecords)
     results: list[ItemResult]
     wall_seconds: float
     model_seconds: float
@@ -231,17 +231,22 @@ def write_report(runs: Sequence[Run], path: str | Path, title: str | None = None
     return path
 
 
+REPORT_ITEMS = 200  # transcripts in a report; a 10,000-item run would make a page nobody opens
+
+
 def _run_section(run: Run) -> str:
     esc = html.escape
     agents = "".join(
         f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
         for a, u in run.usage_by_agent().items()
     )
+    shown = {r.item_id for r in run.results[:REPORT_ITEMS]}
     by_item: dict[str, list[Message]] = defaultdict(list)
     for m in run.records:
-        by_item[m.item_id].append(m)
+        if m.item_id in shown:
+            by_item[m.item_id].append(m)
     items = []
-    for result in run.results:
+    for result in run.results[:REPORT_ITEMS]:
         mark = "✔" if result.score >= 1 else "✘"
         turns = "".join(_message_html(m) for m in by_item[result.item_id])
         items.append(
@@ -252,11 +257,14 @@ def _run_section(run: Run) -> str:
 
     if run.graph is not None:
         drawing = graph_svg(run.graph, edge_tokens(run.records), title="edge width: tokens carried")
-    elif run.records:
-        first = run.records[0].item_id
+    elif run.results:
+        first = run.results[0].item_id
         drawing = graph_svg(run.graph_of(first), edge_tokens(by_item[first]), title=f"graph of item {first}")
     else:
         drawing = ""
+    if len(run.results) > REPORT_ITEMS:
+        more = len(run.results) - REPORT_ITEMS
+        items.append(f"<p>… {more} more items: see results.jsonl and records.jsonl</p>")
     return (
         f"<h2>{esc(run.team)} on {esc(run.task)}</h2>{drawing}"
         f"<h3>Tokens per agent</h3><table><tr><th>agent</th>"

@@ -256,3 +256,22 @@ def test_a_batch_that_keeps_hanging_is_recorded_as_timed_out(small_task):
     )
     assert len(run.errors) == len(small_task)
     assert all("TimeoutError: no reply within timeout=0.2 s" in m.error for m in run.errors)
+
+
+def test_a_window_bounds_the_items_in_flight_and_changes_no_answer(echo_model, small_task):
+    team = al.topologies.load("chain", n_agents=3, model=echo_model)
+    everything = team.run(small_task, rounds=2, cache=False, progress=False)
+    from agentlab.engine import Engine
+
+    seen: list[al.Message] = []
+    windowed = Engine(team, small_task, 2, window=2, keep_records=False, on_message=seen.append).run()
+    assert windowed.records == [] and len(seen) == len(everything.records)
+    per_step: dict[int, set[str]] = {}
+    for m in seen:
+        per_step.setdefault(m.step, set()).add(m.item_id)
+    assert max(len(ids) for ids in per_step.values()) <= 2
+    assert windowed.results == everything.results
+    key = lambda m: (m.item_id, m.round, m.sender)  # noqa: E731
+    assert sorted((key(m), m.content) for m in seen) == sorted(
+        (key(m), m.content) for m in everything.records
+    )
