@@ -33,6 +33,8 @@ def run_experiment(path: Path, root: Path) -> int:
     from agentlab.experiment import Experiment
 
     result = Experiment.from_yaml(path).run(root)
+    if not result.metrics:  # a helper process under accelerate launch: the first one reports
+        return 0
     print()
     print(result.table())
     stopped = result.metrics.get("stopped")

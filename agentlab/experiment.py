@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -286,16 +286,18 @@ class Experiment:
         options = {k: v for k, v in self.config.task.items() if k != "name"}
         return tasks.load(self.config.task["name"], **({"seed": seed} | options))
 
-    def _model(self, spec: ModelSpec, seed: int) -> Any:
+    def _model(self, spec: ModelSpec, seed: int, state: Any = None) -> Any:
         from agentlab import models
 
-        settings = {
+        settings: dict[str, Any] = {
             "max_new_tokens": spec.max_new_tokens,
             "temperature": spec.temperature,
             "top_p": spec.top_p,
             "seed": seed,
             "batch_size": spec.batch_size,
         }
+        if state is not None and state.device.type == "cuda":  # one model copy per process, on its GPU
+            settings["device_map"] = {"": str(state.device)}
         if spec.kind == "default":
             return models.default(**settings)
         if spec.kind == "local":
@@ -354,28 +356,18 @@ class Experiment:
 
         cfg = self.config
         folder = Path(root) / cfg.name
-        folder.mkdir(parents=True, exist_ok=True)
-        resolved = cfg.model_dump(mode="json")
-        config_file = folder / "config.yaml"
-        if config_file.exists():
-            before = yaml.safe_load(config_file.read_text())
-            if before != resolved:
-                raise ValueError(
-                    f"{folder} holds a run of a different config; to resume, use the same file, "
-                    f"or give this experiment another name (or delete {folder})"
-                )
-        else:
-            write_atomic(config_file, yaml.safe_dump(resolved, sort_keys=False))
-            write_atomic(folder / "environment.json", json.dumps(environment(), indent=2))
-
+        rank, world, state = processes()
+        if rank == 0:
+            self._start_folder(folder)
+        if state is not None:
+            state.wait_for_everyone()
         prior = {
             unit: {(m.item_id, m.round, m.sender): m for m in messages}
-            for unit, messages in records_by_unit(folder, repair=True).items()
+            for unit, messages in records_by_unit(folder, repair_own=shard(folder, "records", rank)).items()
         }
-        finished = {
-            (row["unit"], row["item_id"]) for row in read_jsonl(folder / "results.jsonl", repair=True)
-        }
-        records, results = _Appender(folder / "records.jsonl"), _Appender(folder / "results.jsonl")
+        finished = {(row["unit"], row["item_id"]) for row in read_shards(folder, "results", repair_rank=rank)}
+        records = _Appender(shard(folder, "records", rank))
+        results = _Appender(shard(folder, "results", rank))
         cache = CallCache() if cfg.cache else None
         budget = Budget(**cfg.budget.model_dump()) if cfg.budget else None
         runs: dict[tuple[str, int], Run] = {}
@@ -383,12 +375,13 @@ class Experiment:
         try:
             for seed in cfg.seeds:
                 task = self.task(seed)
+                mine = replace(task, items=list(task.items)[rank::world]) if world > 1 else task
                 loaded: dict[str | None, Any] = {}  # each model loads once per seed
                 for spec in cfg.topologies:
                     unit = f"{spec.name}/seed{seed}"
                     if spec.model not in loaded:
                         model_spec = cfg.models[spec.model] if spec.model else cfg.model
-                        loaded[spec.model] = self._model(model_spec, seed)
+                        loaded[spec.model] = self._model(model_spec, seed, state)
                     if spec.preset is not None:
                         team = topologies.load(
                             spec.preset,
@@ -398,8 +391,17 @@ class Experiment:
                             **spec.options,
                         )
                         team.name = spec.name
-                    else:
-                        learner = self._trained(spec, seed, task, loaded[spec.model], folder, cache, progress)
+                    else:  # the first process trains, the others load what it saved
+                        if rank == 0:
+                            learner = self._trained(
+                                spec, seed, task, loaded[spec.model], folder, cache, progress
+                            )
+                        if state is not None:
+                            state.wait_for_everyone()
+                        if rank != 0:
+                            learner = learner_class(spec).load(
+                                learner_path(folder, spec, seed), loaded[spec.model]
+                            )
                         training[unit] = learner.log
                         team = learner.team(name=spec.name)
 
@@ -412,10 +414,10 @@ class Experiment:
 
                     engine = Engine(
                         team,
-                        task,
+                        mine,
                         spec.rounds or cfg.rounds,
                         cache=cache,
-                        progress=progress,
+                        progress=progress and rank == 0,
                         budget=budget,
                         retries=cfg.retries,
                         timeout=cfg.timeout,
@@ -425,12 +427,15 @@ class Experiment:
                         on_message=keep_message,
                         on_result=keep_result,
                     )
-                    run = engine.run()
-                    run.records = DiskRecords(folder / "records.jsonl", unit)
-                    runs[(spec.name, seed)] = run
+                    runs[(spec.name, seed)] = engine.run()
         finally:
             records.close()
             results.close()
+        if state is not None:
+            state.wait_for_everyone()
+            if rank != 0:  # the first process gathers every process's records into one run
+                return ExperimentResult(folder, runs)
+        runs = self._gathered(folder, runs)
         metrics = summarize(runs)
         if training:  # learners' training costs, kept apart from the test runs' tokens
             metrics["training"] = {
@@ -446,6 +451,36 @@ class Experiment:
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2, default=str))
         write_report(list(runs.values()), folder / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder, runs, metrics)
+
+    def _gathered(self, folder: Path, runs: dict[tuple[str, int], Run]) -> dict[tuple[str, int], Run]:
+        """Each run with every process's results and records (one process: its own, as they are)."""
+        by_unit: dict[str, list[ItemResult]] = {}
+        for row in read_shards(folder, "results"):
+            by_unit.setdefault(row.pop("unit"), []).append(ItemResult(**row))
+        paths = shards(folder, "records")
+        gathered = {}
+        for (label, seed), run in runs.items():
+            order = {item.id: k for k, item in enumerate(self.task(seed).items)}
+            unit = f"{label}/seed{seed}"
+            results = sorted(by_unit.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
+            gathered[(label, seed)] = replace(run, results=results, records=DiskRecords(paths, unit))
+        return gathered
+
+    def _start_folder(self, folder: Path) -> None:
+        """Create the run folder with its resolved config, or check that it holds this same config."""
+        folder.mkdir(parents=True, exist_ok=True)
+        resolved = self.config.model_dump(mode="json")
+        config_file = folder / "config.yaml"
+        if config_file.exists():
+            before = yaml.safe_load(config_file.read_text())
+            if before != resolved:
+                raise ValueError(
+                    f"{folder} holds a run of a different config; to resume, use the same file, "
+                    f"or give this experiment another name (or delete {folder})"
+                )
+        else:
+            write_atomic(config_file, yaml.safe_dump(resolved, sort_keys=False))
+            write_atomic(folder / "environment.json", json.dumps(environment(), indent=2))
 
 
 def learner_class(spec: TopologySpec) -> Any:
@@ -495,16 +530,17 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class DiskRecords(Sequence[Message]):
-    """One run unit's messages in a run folder's records.jsonl, read from disk each time they are
+    """One run unit's messages in a run folder's records files, read from disk each time they are
     iterated, so a 10,000-item run does not hold its messages in memory."""
 
-    def __init__(self, path: Path, unit: str) -> None:
-        self.path, self.unit = path, unit
+    def __init__(self, paths: Sequence[Path], unit: str) -> None:
+        self.paths, self.unit = list(paths), unit
 
     def __iter__(self) -> Iterator[Message]:
-        for row in iter_jsonl(self.path):
-            if row.pop("unit") == self.unit:
-                yield Message.from_dict(row)
+        for path in self.paths:
+            for row in iter_jsonl(path):
+                if row.pop("unit") == self.unit:
+                    yield Message.from_dict(row)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -516,14 +552,45 @@ class DiskRecords(Sequence[Message]):
         return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
 
     def __repr__(self) -> str:
-        return f"DiskRecords({self.path}, unit={self.unit!r})"
+        return f"DiskRecords({[str(p) for p in self.paths]}, unit={self.unit!r})"
 
 
-def records_by_unit(folder: Path, repair: bool = False) -> dict[str, list[Message]]:
-    """A run folder's messages, grouped by run unit (topology label and seed)."""
+def processes() -> tuple[int, int, Any]:
+    """(this process's rank, how many there are, accelerate's state) under a multi-process launcher
+    (``accelerate launch``, torchrun), else (0, 1, None)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, None
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state.process_index, state.num_processes, state
+
+
+def shard(folder: Path, kind: str, rank: int) -> Path:
+    """The file one process appends to: ``records.jsonl`` for the first, ``records.rank1.jsonl``..."""
+    return folder / (f"{kind}.jsonl" if rank == 0 else f"{kind}.rank{rank}.jsonl")
+
+
+def shards(folder: Path, kind: str) -> list[Path]:
+    """Every process's file of one kind, the first process's first."""
+    return sorted(folder.glob(f"{kind}*.jsonl"), key=lambda p: (p.name != f"{kind}.jsonl", p.name))
+
+
+def read_shards(folder: Path, kind: str, repair_rank: int | None = None) -> list[dict[str, Any]]:
+    """All processes' lines; only the calling process's own file may be repaired (the others may be
+    live, mid-line)."""
+    own = shard(folder, kind, repair_rank) if repair_rank is not None else None
+    return [row for path in shards(folder, kind) for row in read_jsonl(path, repair=path == own)]
+
+
+def records_by_unit(folder: Path, repair_own: Path | None = None) -> dict[str, list[Message]]:
+    """A run folder's messages (every process's), grouped by run unit (topology label and seed).
+    ``repair_own``: this process's records file, whose torn last line is cut off."""
     by_unit: dict[str, list[Message]] = {}
-    for row in read_jsonl(folder / "records.jsonl", repair):
-        by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
+    for path in shards(folder, "records"):
+        for row in read_jsonl(path, repair=path == repair_own):
+            by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
     return by_unit
 
 
@@ -545,7 +612,7 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
     cfg = experiment.config
     by_unit = records_by_unit(folder)
     recorded: dict[str, list[ItemResult]] = {}
-    for row in read_jsonl(folder / "results.jsonl"):
+    for row in read_shards(folder, "results"):
         recorded.setdefault(row.pop("unit"), []).append(ItemResult(**row))
     runs = {}
     for seed in cfg.seeds:
@@ -579,13 +646,13 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
 def list_run_folders(root: str | Path = "runs") -> list[dict[str, Any]]:
     rows = []
     for folder in sorted(Path(root).glob("*/config.yaml")):
-        results = read_jsonl(folder.parent / "results.jsonl")
+        results = read_shards(folder.parent, "results")
         metrics = folder.parent / "metrics.json"
         rows.append(
             {
                 "folder": str(folder.parent),
                 "items_done": len(results),
-                "messages": len(read_jsonl(folder.parent / "records.jsonl")),
+                "messages": len(read_shards(folder.parent, "records")),
                 "finished": metrics.exists() and not json.loads(metrics.read_text()).get("stopped"),
             }
         )
