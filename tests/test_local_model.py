@@ -147,3 +147,41 @@ def test_length_buckets_keep_padding_small():
     for bucket in buckets:
         assert max(lengths[r] for r in bucket) * len(bucket) <= 1.1 * sum(lengths[r] for r in bucket)
     assert [len(b) for b in buckets] == [3, 1, 3]  # 29-31 | 35 (would pad the first past 10%) | 180-200
+
+
+def test_continuous_batching_gives_the_greedy_outputs_of_the_padded_path(parts):
+    """The GPU path (transformers' continuous batching) and the CPU path agree token for token,
+    rows that stop early included. Run on the CPU with a tiny model, as CI has no GPU."""
+    model, tok = parts
+    conversations = [[HumanMessage("Ana has 12 apples. " * k)] for k in range(1, 6)]
+    padded = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=12, generation="padded"
+    )
+    prompt = tok(padded._template(conversations[0]), add_special_tokens=False)["input_ids"]
+    generated = model.generate(
+        torch.tensor([prompt]), max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id
+    )
+    early = generated[0, len(prompt) + 2].item()  # a token row 0 emits early: made an end of sequence
+    old = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [tok.eos_token_id, early]
+    try:
+        continuous = al.models.LocalChatModel.from_components(
+            model, tok, model_name="t", max_new_tokens=12, generation="continuous"
+        )
+        assert continuous.uses_continuous_batching() and not padded.uses_continuous_batching()
+        expected, got = padded.batch(conversations), continuous.batch(conversations)
+    finally:
+        model.generation_config.eos_token_id = old
+    assert [m.content for m in got] == [m.content for m in expected]
+    assert [m.usage_metadata for m in got] == [m.usage_metadata for m in expected]
+    assert min(m.usage_metadata["output_tokens"] for m in got) < 12  # someone stopped early
+
+
+def test_the_padded_path_stays_on_the_cpu_and_for_sampling(parts):
+    model, tok = parts
+    auto = al.models.LocalChatModel.from_components(model, tok, model_name="t")
+    assert not auto.uses_continuous_batching()  # a CPU model: padded batches are faster here
+    sampling = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", generation="continuous", temperature=0.7
+    )
+    assert not sampling.uses_continuous_batching()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from langchain_core.messages import AIMessage, BaseMessage
@@ -40,6 +40,10 @@ class LocalChatModel(InProcessChatModel):
     top_p: float = 1.0
     seed: int | None = None
     batch_size: int = 64  # conversations per generate; decoding is memory-bound, so wider is faster
+    # "continuous": transformers' continuous batching (paged attention; rows join and leave the batch
+    # every step); "padded": our bucketed padded batches. "auto": continuous on a GPU for greedy
+    # decoding without stop strings, padded otherwise (on a CPU it was slower: benchmarks/README.md).
+    generation: Literal["auto", "padded", "continuous"] = "auto"
 
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
@@ -129,11 +133,18 @@ class LocalChatModel(InProcessChatModel):
         chat = [{"role": _ROLES.get(m.type, m.type), "content": m.content} for m in conversation]
         return self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
 
+    def uses_continuous_batching(self, stop: list[str] | None = None) -> bool:
+        if self.generation == "padded" or self.temperature > 0 or stop:
+            return False
+        return self.generation == "continuous" or self._model.device.type == "cuda"
+
     def generate_many(
         self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None = None
     ) -> list[AIMessage]:
         tok = self._tokenizer
         encoded = [tok(self._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        if self.uses_continuous_batching(stop):
+            return self._generate_continuous(encoded)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         replies: list[AIMessage | None] = [None] * len(encoded)
         for start in range(0, len(order), self.batch_size):
@@ -153,15 +164,42 @@ class LocalChatModel(InProcessChatModel):
         else:
             new_tokens = greedy_dropping_finished(model, batch, eos, self.max_new_tokens)
         latency = time.perf_counter() - started
-        replies = []
-        for prompt, row in zip(prompts, new_tokens, strict=True):
-            end = _completion_length(row, eos, tok.pad_token_id)
-            text = tok.decode(row[:end], skip_special_tokens=True).strip()
-            usage = {"input_tokens": len(prompt), "output_tokens": end, "total_tokens": len(prompt) + end}
-            finish = "stop" if end < len(row) or (end and row[end - 1] in eos) else "length"
-            metadata = {"model_name": self.model_name, "finish_reason": finish, "batch_latency": latency}
-            replies.append(AIMessage(text, usage_metadata=usage, response_metadata=metadata))
-        return replies
+        return [
+            self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, new_tokens, strict=True)
+        ]
+
+    def _generate_continuous(self, prompts: list[list[int]]) -> list[AIMessage]:
+        """All prompts at once through transformers' ``generate_batch`` (greedy)."""
+        from transformers import GenerationConfig
+
+        tok, model = self._tokenizer, self._model
+        eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            eos_token_id=sorted(eos),
+            pad_token_id=tok.pad_token_id,
+        )
+        started = time.perf_counter()
+        outputs = model.generate_batch(inputs=prompts, generation_config=config, progress_bar=False)
+        latency = time.perf_counter() - started
+        # request ids follow the input order: "req_0", "req_1", ...
+        failed = [o.error for o in outputs.values() if o.error]
+        if failed or len(outputs) != len(prompts):
+            raise RuntimeError(
+                f"continuous batching failed: {failed[0] if failed else 'requests went missing'}"
+            )
+        rows = [list(outputs[f"req_{i}"].generated_tokens) for i in range(len(prompts))]
+        return [self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, rows, strict=True)]
+
+    def _reply(self, prompt: list[int], row: list[int], eos: set[int], latency: float) -> AIMessage:
+        tok = self._tokenizer
+        end = _completion_length(row, eos, tok.pad_token_id)
+        text = tok.decode(row[:end], skip_special_tokens=True).strip()
+        usage = {"input_tokens": len(prompt), "output_tokens": end, "total_tokens": len(prompt) + end}
+        finish = "stop" if end < len(row) or (end and row[end - 1] in eos) else "length"
+        metadata = {"model_name": self.model_name, "finish_reason": finish, "batch_latency": latency}
+        return AIMessage(text, usage_metadata=usage, response_metadata=metadata)
 
     def _generate_with_transformers(self, batch: Any, stop: list[str] | None) -> list[list[int]]:
         """Sampling and stop strings: ``model.generate`` on the padded batch."""
