@@ -1,0 +1,194 @@
+"""One multi-agent trace through three ways of calling a local model, plus a flat upper reference.
+
+The trace: ITEMS arithmetic items x AGENTS agents x ROUNDS rounds of a star, greedy, at most
+MAX_NEW_TOKENS new tokens per call.
+
+  (a) one generate per agent call, in sequence (how the research codebases call a model);
+  (b) one padded generate per graph layer of one item at a time (an asyncio.gather per layer);
+  (c) agentlab's engine: every ready call of every item in one batch per step (call cache off);
+  flat: transformers' generate_batch on the flat list of the same calls, all known up front
+        (an upper reference no multi-agent run can reach, as later calls wait on earlier ones).
+
+It prints items/s, generated tokens/s, each arm's ratio to (a) and to the flat reference, and the
+single-stream decode roofline (memory bandwidth / weight bytes): tokens/s a batch of one could reach.
+
+    python benchmarks/throughput.py                              # embedded SmolLM2-135M (CPU or GPU)
+    python benchmarks/throughput.py --shape qwen2.5-0.5b --items 200 --agents 5 --rounds 2   # on a GPU
+
+``--shape`` builds random weights from a real architecture's config, so no hub is needed; its
+outputs are gibberish, but a fixed number of new tokens makes the timing representative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+import agentlab as al
+from agentlab.models import LocalChatModel
+
+SHAPES = {  # Qwen2.5 instruct models' published configs (hidden, intermediate, layers, heads, kv heads)
+    "qwen2.5-0.5b": (896, 4864, 24, 14, 2),
+    "qwen2.5-1.5b": (1536, 8960, 28, 12, 2),
+    "qwen2.5-7b": (3584, 18944, 28, 28, 4),
+}
+# HBM bandwidth in bytes/s by device name (vendor figures)
+BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12, "A100": 2.0e12}
+
+
+def build_model(args: argparse.Namespace) -> LocalChatModel:
+    settings = {"max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size}
+    if args.shape is None:
+        return al.models.default(**settings)
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from agentlab.models.embedded import converted_path
+
+    hidden, intermediate, layers, heads, kv = SHAPES[args.shape]
+    config = Qwen2Config(
+        vocab_size=151936,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=32768,
+        tie_word_embeddings=args.shape == "qwen2.5-0.5b",
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config).to(device=device, dtype=dtype)
+    model.generation_config.eos_token_id = []  # random weights: every call makes exactly max_new_tokens
+    tokenizer = AutoTokenizer.from_pretrained(converted_path())  # any chat tokenizer; ids fit the vocab
+    return LocalChatModel.from_components(model, tokenizer, model_name=f"random-{args.shape}", **settings)
+
+
+def bandwidth(device: torch.device) -> float:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        known = next((b for key, b in BANDWIDTH.items() if key in name), None)
+        if known:
+            return known
+    x = torch.empty(64 * 2**20, dtype=torch.float32, device=device)  # 256 MiB copied, timed
+    y = torch.empty_like(x)
+    y.copy_(x)
+    started = time.perf_counter()
+    for _ in range(5):
+        y.copy_(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 5 * 2 * x.numel() * 4 / (time.perf_counter() - started)
+
+
+class OneByOne(al.models.ScriptedChatModel):
+    """Arm (a): the same model, but each call its own generate, one after another."""
+
+    inner: Any = None
+
+    def batch(self, inputs: Any, config: Any = None, **kwargs: Any) -> list[Any]:
+        return [self.inner.invoke(conversation) for conversation in inputs]
+
+
+def generated(run: al.Run) -> int:
+    return sum(m.usage.completion_tokens for m in run.records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=8)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), help="random weights of this shape instead of the embedded model"
+    )
+    parser.add_argument("--arms", default="a,b,c,flat", help="which arms to run, comma-separated")
+    args = parser.parse_args()
+    arms = set(args.arms.split(","))
+
+    llm = build_model(args)
+    llm.invoke("Warm up: 1 + 1?")
+    task = al.tasks.load("arithmetic", n=args.items, seed=0)
+    team = al.topologies.load("star", n_agents=args.agents, model=llm)
+    weight_bytes = sum(p.numel() * p.element_size() for p in llm.hf_model.parameters())
+    roofline = bandwidth(llm.hf_model.device) / weight_bytes
+    print(
+        f"{llm.model_name} on {llm.hf_model.device}: {weight_bytes / 2**20:.0f} MiB of weights; "
+        f"single-stream decode roofline {roofline:.0f} tokens/s; continuous batching "
+        f"{'on' if llm.uses_continuous_batching() else 'off'}"
+    )
+    print(
+        f"trace: {args.items} items x {args.agents} agents x {args.rounds} rounds of a star, "
+        f"<= {args.max_new_tokens} new tokens per call\n"
+    )
+
+    rows: dict[str, tuple[float, int]] = {}
+    engine_run = None
+    if "c" in arms:
+        started = time.perf_counter()
+        engine_run = team.run(task, rounds=args.rounds, cache=False, progress=False)
+        rows["(c) engine"] = (time.perf_counter() - started, generated(engine_run))
+    if "b" in arms:
+        started = time.perf_counter()
+        tokens = 0
+        for item in task.items:  # one item at a time: each engine step is one layer of that item
+            one = replace(task, items=[item])
+            tokens += generated(team.run(one, rounds=args.rounds, cache=False, progress=False))
+        rows["(b) per layer"] = (time.perf_counter() - started, tokens)
+    if "a" in arms:
+        slow = al.topologies.load("star", n_agents=args.agents, model=OneByOne(respond=str, inner=llm))
+        started = time.perf_counter()
+        run = slow.run(task, rounds=args.rounds, cache=False, progress=False)
+        rows["(a) one by one"] = (time.perf_counter() - started, generated(run))
+    if "flat" in arms and engine_run is not None:
+        prompts = [_prompt_ids(llm, m.prompt) for m in engine_run.records]
+        started = time.perf_counter()
+        outputs = llm.hf_model.generate_batch(
+            inputs=prompts, generation_config=_greedy(llm), progress_bar=False
+        )
+        rows["flat generate_batch"] = (
+            time.perf_counter() - started,
+            sum(len(o.generated_tokens) for o in outputs.values()),
+        )
+
+    base = rows.get("(a) one by one", (None, 0))[0]
+    flat = rows.get("flat generate_batch", (None, 0))[0]
+    head = ("arm", "seconds", "items/s", "tokens/s", "x (a)", "x flat", "x roofline")
+    print(f"{head[0]:<22} {head[1]:>8} {head[2]:>8} {head[3]:>9} {head[4]:>6} {head[5]:>7} {head[6]:>10}")
+    for name, (seconds, tokens) in rows.items():
+        vs_a = f"{base / seconds:.2f}" if base else "-"
+        vs_flat = f"{flat / seconds:.2f}" if flat else "-"
+        print(
+            f"{name:<22} {seconds:>8.1f} {args.items / seconds:>8.2f} {tokens / seconds:>9.1f} {vs_a:>6} "
+            f"{vs_flat:>7} {tokens / seconds / roofline:>10.2f}"
+        )
+
+
+def _prompt_ids(llm: LocalChatModel, prompt: tuple[tuple[str, str], ...]) -> list[int]:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    messages = [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in prompt]
+    return llm.tokenizer(llm._template(messages), add_special_tokens=False)["input_ids"]
+
+
+def _greedy(llm: LocalChatModel) -> Any:
+    from transformers import GenerationConfig
+
+    model = llm.hf_model
+    eos = model.generation_config.eos_token_id
+    return GenerationConfig(
+        max_new_tokens=llm.max_new_tokens,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=llm.tokenizer.pad_token_id,
+    )
+
+
+if __name__ == "__main__":
+    main()
