@@ -11,11 +11,12 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 def test_there_is_a_notebook_for_each_guide():
     names = [p.name for p in NOTEBOOKS]
-    assert names[:4] == [
+    assert names == [
         "01-quickstart.ipynb",
         "02-preset-topologies.ipynb",
         "03-learning-a-topology.ipynb",
         "04-agentsnet.ipynb",
+        "05-gpus-and-processes.ipynb",
     ]
 
 
