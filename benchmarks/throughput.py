@@ -5,7 +5,8 @@ MAX_NEW_TOKENS new tokens per call.
 
   (a) one generate per agent call, in sequence (how the research codebases call a model);
   (b) one padded generate per graph layer of one item at a time (an asyncio.gather per layer);
-  (c) agentlab's engine: every ready call of every item in one batch per step (call cache off);
+  (c) agentlab's engine: every ready call of every item in one batch per step (call cache off),
+      and again with a fresh, empty call cache (identical calls inside a step computed once);
   flat: transformers' generate_batch on the flat list of the same calls, all known up front
         (an upper reference no multi-agent run can reach, as later calls wait on earlier ones).
 
@@ -22,8 +23,10 @@ outputs are gibberish, but a fixed number of new tokens makes the timing represe
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -134,6 +137,11 @@ def main() -> None:
         started = time.perf_counter()
         engine_run = team.run(task, rounds=args.rounds, cache=False, progress=False)
         rows["(c) engine"] = (time.perf_counter() - started, generated(engine_run))
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            cached = team.run(task, rounds=args.rounds, cache=Path(folder) / "calls.sqlite", progress=False)
+            computed = sum(m.usage.completion_tokens for m in cached.records if not m.cached)
+            rows["(c) engine, fresh cache"] = (time.perf_counter() - started, computed)
     if "b" in arms:
         started = time.perf_counter()
         tokens = 0
