@@ -59,6 +59,7 @@ class TrainSpec(_Strict):
 
 
 LEARNERS = {"gptswarm": "GPTSwarm", "agentprune": "AgentPrune", "gdesigner": "GDesigner"}
+TASK_GRAPH = "task"  # `preset: task`: the graph a task brings per item (AgentsNet), with its rounds
 
 
 class TopologySpec(_Strict):
@@ -244,10 +245,13 @@ class Experiment:
                     f"invalid experiment file {source}:\n  topologies.{i}.train: only learners train; "
                     f"preset {spec.preset!r} has nothing to learn"
                 )
+            if spec.preset == TASK_GRAPH:
+                continue
             if spec.preset not in topologies.names():
                 raise ValueError(
                     f"invalid experiment file {source}:\n  topologies.{i}.preset: unknown preset "
-                    f"{spec.preset!r}{_closest(spec.preset, topologies.names())}"
+                    f"{spec.preset!r}{_closest(spec.preset, topologies.names())} (or `task`: the "
+                    "task's own graph, for AgentsNet)"
                 )
         for i, spec in enumerate(config.topologies):
             if spec.model is not None and spec.model not in config.models:
@@ -382,7 +386,9 @@ class Experiment:
                     if spec.model not in loaded:
                         model_spec = cfg.models[spec.model] if spec.model else cfg.model
                         loaded[spec.model] = self._model(model_spec, seed, state)
-                    if spec.preset is not None:
+                    if spec.preset == TASK_GRAPH:
+                        team = self._task_team(task, loaded[spec.model], spec.name)
+                    elif spec.preset is not None:
                         team = topologies.load(
                             spec.preset,
                             n_agents=spec.n_agents,
@@ -415,7 +421,7 @@ class Experiment:
                     engine = Engine(
                         team,
                         mine,
-                        spec.rounds or cfg.rounds,
+                        unit_rounds(spec, cfg),
                         cache=cache,
                         progress=progress and rank == 0,
                         budget=budget,
@@ -452,6 +458,14 @@ class Experiment:
         write_report(list(runs.values()), folder / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder, runs, metrics)
 
+    def _task_team(self, task: Any, model: Any, name: str) -> Any:
+        if not hasattr(task, "team"):
+            raise ValueError(
+                f"{self.source}: `preset: task` needs a task that brings its own graph (agentsnet/...); "
+                f"{task.name!r} does not"
+            )
+        return task.team(model, name=name)
+
     def _gathered(self, folder: Path, runs: dict[tuple[str, int], Run]) -> dict[tuple[str, int], Run]:
         """Each run with every process's results and records (one process: its own, as they are)."""
         by_unit: dict[str, list[ItemResult]] = {}
@@ -481,6 +495,11 @@ class Experiment:
         else:
             write_atomic(config_file, yaml.safe_dump(resolved, sort_keys=False))
             write_atomic(folder / "environment.json", json.dumps(environment(), indent=2))
+
+
+def unit_rounds(spec: TopologySpec, cfg: ExperimentConfig) -> int | None:
+    """The rounds a topology runs: its own, else the task's per item for `preset: task`, else the file's."""
+    return spec.rounds or (None if spec.preset == TASK_GRAPH else cfg.rounds)
 
 
 def learner_class(spec: TopologySpec) -> Any:
@@ -619,27 +638,33 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
         task = experiment.task(seed)
         order = {item.id: k for k, item in enumerate(task.items)}
         for spec in cfg.topologies:
-            unit, rounds = f"{spec.name}/seed{seed}", spec.rounds or cfg.rounds
+            unit, fixed_rounds = f"{spec.name}/seed{seed}", unit_rounds(spec, cfg)
             messages = by_unit.get(unit, [])
             results = sorted(recorded.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
+            rounds = {item.id: fixed_rounds or task.rounds_for(item) or 1 for item in task.items}
             if rescore:
-                if spec.preset is not None:
+                if spec.preset == TASK_GRAPH:
+                    graph_for: Any = task.graph_for
+                elif spec.preset is not None:
                     fixed = topologies.graph(spec.preset, spec.n_agents, **spec.options)
-                    graph_for: Any = lambda item, fixed=fixed: fixed  # noqa: E731
+                    graph_for = lambda item, fixed=fixed: fixed  # noqa: E731
                 else:
                     graph_for = learner_class(spec).load(learner_path(folder, spec, seed)).graph_for
                 calls = Counter(m.item_id for m in messages)
                 last: dict[str, dict[str, str]] = {}
                 for m in messages:
-                    if m.round == rounds - 1:
+                    if m.round == rounds.get(m.item_id, 0) - 1:
                         last.setdefault(m.item_id, {})[m.sender] = m.content
                 # only items whose every call is on record finished; a budget may have cut the others
                 graphs = {item.id: graph_for(item) for item in task.items}
                 finished = [
-                    item for item in task.items if calls[item.id] == len(graphs[item.id].agents) * rounds
+                    item
+                    for item in task.items
+                    if calls[item.id] == len(graphs[item.id].agents) * rounds[item.id]
                 ]
                 results = [decide(graphs[item.id], task, item, last[item.id]) for item in finished]
-            runs[(spec.name, seed)] = Run(spec.name, task.name, rounds, messages, results, 0.0, 0.0)
+            most = max(rounds.values(), default=1)
+            runs[(spec.name, seed)] = Run(spec.name, task.name, most, messages, results, 0.0, 0.0)
     return runs
 
 

@@ -251,3 +251,25 @@ def test_a_learner_option_it_does_not_take_is_named():
     topology = {"learner": "agentprune", "options": {"sparsty": 0.5}}
     with pytest.raises(ValueError, match="agentprune does not take \\['sparsty'\\]; did you mean 'sparsity'"):
         Experiment.from_dict({**CONFIG, "topologies": [topology]})
+
+
+def test_an_agentsnet_experiment_runs_on_the_tasks_own_graphs_and_rounds(tmp_path):
+    config = {
+        "name": "coloring",
+        "task": {"name": "agentsnet/coloring", "sizes": [4], "generators": ["ws", "ba"], "samples": 1},
+        "model": {"kind": "scripted", "reply": "### Final Answer ### Group 1"},
+        "topologies": [{"preset": "task", "label": "agentsnet"}],
+    }
+    result = Experiment.from_dict(config).run(tmp_path, progress=False)
+    run = result.runs[("agentsnet", 0)]
+    assert len(run.records) == 2 * 4 * 5  # two 4-node graphs, 4 rounds of messages plus the opening turn
+    assert [r.score for r in run.results] == [0.0, 0.0]  # everyone in one group: no edge is proper
+    assert all(set(r.prediction.values()) == {"Group 1"} for r in run.results)
+    rescored = load_runs(tmp_path / "coloring", rescore=True)[("agentsnet", 0)]
+    assert [r.prediction for r in rescored.results] == [r.prediction for r in run.results]
+
+
+def test_preset_task_needs_a_task_with_its_own_graph(tmp_path):
+    config = {**CONFIG, "topologies": [{"preset": "task"}]}
+    with pytest.raises(ValueError, match="needs a task that brings its own graph"):
+        Experiment.from_dict(config).run(tmp_path, progress=False)
