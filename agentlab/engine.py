@@ -140,10 +140,15 @@ class Engine:
         timeout: float | None = None,
         window: int | None = None,
         keep_records: bool = True,
+        stream: bool | None = None,
     ) -> None:
-        """``window``: at most this many items in flight; a finished item lets the next one in
-        (bounds memory and batch size on huge tasks). ``keep_records=False``: messages go only to
-        ``on_message`` (a run folder on disk), not into the returned run.
+        """``stream``: feed calls one by one into a running continuous batch and release follow-up
+        calls the moment their inputs end, instead of step by step (None: when the model can, i.e.
+        one local model with continuous batching on a GPU). Streamed records are in completion
+        order, so their steps depend on timing. ``window``: at most this many items in flight; a
+        finished item lets the next one in (bounds memory and batch size on huge tasks).
+        ``keep_records=False``: messages go only to ``on_message`` (a run folder on disk), not into
+        the returned run.
         ``timeout``: seconds one ``model.batch`` may take; past it, its calls fail with a
         ``TimeoutError`` (transient, so retried) and the run goes on without waiting for them.
         ``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
@@ -160,7 +165,7 @@ class Engine:
         self.retries, self.retry_backoff, self.timeout = retries, retry_backoff, timeout
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1 item; got {window}")
-        self.window, self.keep_records = window, keep_records
+        self.window, self.keep_records, self.stream = window, keep_records, stream
         self.model_seconds = 0.0
         self._wirings: dict[tuple[CommGraph, int], _Wiring] = {}
 
@@ -205,49 +210,63 @@ class Engine:
         )
         step = spent_tokens = spent_calls = hits = 0
         stopped = None
-        while ready:
+        stream = self._open_stream(wiring)
+        inflight: dict[str, tuple[Call, list[BaseMessage], str | None]] = {}
+
+        def record(call: Call, convo: list[BaseMessage], reply: _Reply) -> Message:
+            i, r, a = call
+            texts[i][r][a] = reply.content
+            kept = Message(
+                wiring[i].graph.agents[a],
+                wiring[i].receivers[r][a],
+                r,
+                reply.content,
+                items[i].id,
+                step,
+                reply.usage,
+                reply.latency,
+                reply.cached,
+                reply.error,
+                reply.model,
+                tuple((m.type, str(m.content)) for m in convo),
+            )
+            self.on_message(kept)
+            return kept
+
+        def conversation(call: Call) -> list[BaseMessage]:
+            i, r, a = call
+            prompt = self.task.prompt(items[i]) if same_prompt else None
+            return self._conversation(items[i], prompt, wiring[i], texts[i], r, a)
+
+        while ready or inflight:
             made: list[Message] = []
             replayed = {
                 c for c in ready if (items[c[0]].id, c[1], wiring[c[0]].graph.agents[c[2]]) in self.prior
             }
             for i, r, a in sorted(replayed):
-                message = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
-                texts[i][r][a] = message.content
-                made.append(message)
-            for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
-                conversations = [
-                    self._conversation(
-                        items[i],
-                        self.task.prompt(items[i]) if same_prompt else None,
-                        wiring[i],
-                        texts[i],
-                        r,
-                        a,
-                    )
-                    for i, r, a in calls
-                ]
-                sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
-                replies = self._call(model, conversations, sites)
-                for (i, r, a), convo, reply in zip(calls, conversations, replies, strict=True):
-                    texts[i][r][a] = reply.content
-                    message = Message(
-                        wiring[i].graph.agents[a],
-                        wiring[i].receivers[r][a],
-                        r,
-                        reply.content,
-                        items[i].id,
-                        step,
-                        reply.usage,
-                        reply.latency,
-                        reply.cached,
-                        reply.error,
-                        reply.model,
-                        tuple((m.type, str(m.content)) for m in convo),
-                    )
-                    made.append(message)
-                    self.on_message(message)
+                prior = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
+                texts[i][r][a] = prior.content
+                made.append(prior)
+            if stream is None:  # one batch per model per step; the step ends when all its calls do
+                completed = ready
+                for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
+                    conversations = [conversation(c) for c in calls]
+                    sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
+                    replies = self._call(model, conversations, sites)
+                    made += [record(c, v, y) for c, v, y in zip(calls, conversations, replies, strict=True)]
+            else:  # calls join the running batch now and come back one by one as they end
+                completed = sorted(replayed)
+                for call, convo, reply in self._submit(
+                    stream, [c for c in ready if c not in replayed], conversation, items, wiring, inflight
+                ):
+                    made.append(record(call, convo, reply))
+                    completed.append(call)
+                if not completed and inflight:
+                    for call, convo, reply in self._collect(stream, inflight):
+                        made.append(record(call, convo, reply))
+                        completed.append(call)
             released: list[Call] = []
-            for i, r, a in ready:
+            for i, r, a in completed:
                 calls_left[i] -= 1
                 w = wiring[i]
                 if not calls_left[i]:
@@ -268,17 +287,19 @@ class Engine:
                     spent_calls += 1
             if self.keep_records:
                 records.extend(made)
-            bar.update(len(ready))
+            bar.update(len(completed))
             bar.set_postfix(
                 items=f"{len(results)}/{len(items)}", tokens=spent_tokens, cached=hits, refresh=False
             )
             ready = sorted(released)
             step += 1
-            if ready and self.budget:
+            if (ready or inflight) and self.budget:
                 stopped = self.budget.exceeded(spent_tokens, spent_calls, time.perf_counter() - started)
                 if stopped:
                     break
         bar.close()
+        if stream is not None:
+            stream.close()  # calls still running after a budget stop are dropped, and redone on resume
         return Run(
             self.team.name,
             self.task.name,
@@ -295,6 +316,71 @@ class Engine:
             else {it.id: w.graph for it, w in zip(items, wiring, strict=True)},
             origin=self.team.origin,
         )
+
+    def _open_stream(self, wiring: list[_Wiring]) -> Any:
+        """A generation stream when every agent shares one model that streams (continuous batching
+        on a GPU, or forced), unless ``stream=False``; else None (step by step)."""
+        if self.stream is False:
+            return None
+        models = {id(agent.model): agent.model for w in wiring for agent in w.agents}
+        model = next(iter(models.values()), None)
+        capable = len(models) == 1 and hasattr(model, "open_stream") and model.uses_continuous_batching()
+        if self.stream and not capable:
+            raise ValueError(
+                "stream=True needs every agent on one local model with continuous batching "
+                "(LocalChatModel(generation='continuous') or a GPU)"
+            )
+        return model.open_stream() if capable else None
+
+    def _submit(
+        self,
+        stream: Any,
+        calls: list[Call],
+        conversation: Callable[[Call], list[BaseMessage]],
+        items: list[Item],
+        wiring: list[_Wiring],
+        inflight: dict[str, tuple[Call, list[BaseMessage], str | None]],
+    ) -> list[tuple[Call, list[BaseMessage], _Reply]]:
+        """Cache hits come back at once; every other call joins the running batch."""
+        identity = ModelIdentity.of(stream.llm)
+        use_cache = self.cache is not None and identity.cacheable
+        convos = [conversation(c) for c in calls]
+        keys: list[str | None] = [
+            identity.key(v, (items[i].id, r, wiring[i].graph.agents[a])) if use_cache else None
+            for (i, r, a), v in zip(calls, convos, strict=True)
+        ]
+        known = self.cache.get_many([k for k in keys if k]) if use_cache else {}
+        done = []
+        for call, convo, key in zip(calls, convos, keys, strict=True):
+            if key in known:
+                h = known[key]
+                done.append((call, convo, _Reply(h["content"], Usage(**h["usage"]), h["model"], cached=True)))
+            else:
+                name = "/".join(map(str, call))
+                inflight[name] = (call, convo, key)
+                stream.submit(name, convo)
+        return done
+
+    def _collect(
+        self, stream: Any, inflight: dict[str, tuple[Call, list[BaseMessage], str | None]]
+    ) -> list[tuple[Call, list[BaseMessage], _Reply]]:
+        """Wait for the running batch to finish at least one call; its replies, in call order."""
+        started = time.perf_counter()
+        finished = stream.collect(timeout=self.timeout or 600.0)
+        self.model_seconds += time.perf_counter() - started
+        done = []
+        for name, output in finished:
+            call, convo, key = inflight.pop(name)
+            latency = (
+                output.response_metadata.get("batch_latency", 0.0) if isinstance(output, AIMessage) else 0.0
+            )
+            reply = self._reply(output, latency, stream.llm)
+            if key is not None and reply.error is None:
+                self.cache.put_many(
+                    {key: {"content": reply.content, "usage": asdict(reply.usage), "model": reply.model}}
+                )
+            done.append((call, convo, reply))
+        return sorted(done, key=lambda d: d[0])
 
     @staticmethod
     def _by_model(calls: Sequence[Call], wiring: list[_Wiring]) -> list[tuple[BaseChatModel, list[Call]]]:

@@ -185,3 +185,49 @@ def test_the_padded_path_stays_on_the_cpu_and_for_sampling(parts):
         model, tok, model_name="t", generation="continuous", temperature=0.7
     )
     assert not sampling.uses_continuous_batching()
+
+
+def test_streaming_calls_into_a_running_batch_gives_the_step_engines_answers(parts):
+    """Follow-up calls join the running continuous batch as soon as their inputs end; the words
+    and the scores are those of the step-by-step engine (run on the CPU with a tiny model)."""
+    from agentlab.engine import Engine
+
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=6, generation="continuous"
+    )
+    padded = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=6, generation="padded"
+    )
+    task = al.tasks.load("arithmetic", n=4, seed=0)
+    stepped = al.topologies.load("star", n_agents=3, model=padded).run(
+        task, rounds=2, cache=False, progress=False
+    )
+    team = al.topologies.load("star", n_agents=3, model=llm)
+    streamed = Engine(team, task, 2, stream=True, progress=False).run()
+
+    def words(run):
+        return {(m.item_id, m.round, m.sender): (m.content, m.usage) for m in run.records}
+
+    assert words(streamed) == words(stepped)
+    assert streamed.results == stepped.results
+    with pytest.raises(ValueError, match="stream=True needs"):
+        Engine(al.topologies.load("chain", n_agents=2, model=padded), task, stream=True).run()
+
+
+def test_streamed_calls_use_the_call_cache(parts, tmp_path):
+    from agentlab.engine import Engine
+
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=6, generation="continuous"
+    )
+    task = al.tasks.load("arithmetic", n=3, seed=1)
+    team = al.topologies.load("chain", n_agents=2, model=llm)
+    cache = al.CallCache(tmp_path / "calls.sqlite")
+    first = Engine(team, task, 1, cache=cache, stream=True, progress=False).run()
+    again = Engine(team, task, 1, cache=cache, stream=True, progress=False).run()
+    assert first.cache_hits == 0 and again.cache_hits == again.calls == 6
+    assert [m.content for m in sorted(again.records, key=lambda m: (m.item_id, m.sender))] == [
+        m.content for m in sorted(first.records, key=lambda m: (m.item_id, m.sender))
+    ]

@@ -192,6 +192,15 @@ class LocalChatModel(InProcessChatModel):
         rows = [list(outputs[f"req_{i}"].generated_tokens) for i in range(len(prompts))]
         return [self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, rows, strict=True)]
 
+    def open_stream(self) -> GenerationStream:
+        """A running continuous batch that takes calls one by one and gives each back as soon as it
+        ends, so a caller can submit follow-up calls without waiting for the rest (greedy only)."""
+        if not self.uses_continuous_batching():
+            raise ValueError(
+                f"{self.model_name}: streaming needs continuous batching (generation='continuous', or a GPU)"
+            )
+        return GenerationStream(self)
+
     def _reply(self, prompt: list[int], row: list[int], eos: set[int], latency: float) -> AIMessage:
         tok = self._tokenizer
         end = _completion_length(row, eos, tok.pad_token_id)
@@ -219,6 +228,59 @@ class LocalChatModel(InProcessChatModel):
             torch.manual_seed(self.seed)
         output = self._model.generate(**batch, **options)
         return output[:, batch["input_ids"].shape[1] :].tolist()
+
+
+class GenerationStream:
+    """Calls in, finished calls out, over one ``ContinuousBatchingManager``; ``close()`` stops it."""
+
+    def __init__(self, llm: LocalChatModel) -> None:
+        from transformers import GenerationConfig
+
+        self.llm = llm
+        model, tok = llm.hf_model, llm.tokenizer
+        self.eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
+        config = GenerationConfig(
+            max_new_tokens=llm.max_new_tokens,
+            do_sample=False,
+            eos_token_id=sorted(self.eos),
+            pad_token_id=tok.pad_token_id,
+        )
+        self.manager = model.init_continuous_batching(generation_config=config)
+        self.manager.start()
+        self.prompts: dict[str, list[int]] = {}
+        self.started: dict[str, float] = {}
+
+    def submit(self, key: str, conversation: Sequence[BaseMessage]) -> None:
+        prompt = self.llm.tokenizer(self.llm._template(conversation), add_special_tokens=False)["input_ids"]
+        self.prompts[key], self.started[key] = prompt, time.perf_counter()
+        self.manager.add_request(input_ids=prompt, request_id=key, max_new_tokens=self.llm.max_new_tokens)
+
+    def collect(self, timeout: float = 600.0) -> list[tuple[str, AIMessage | Exception]]:
+        """Block until at least one call ends; return every call that has ended by then."""
+        done: list[tuple[str, AIMessage | Exception]] = []
+        wait: float | None = timeout
+        while self.prompts:
+            result = self.manager.get_result(timeout=wait)
+            if result is None:
+                if done:
+                    break
+                if not self.manager.is_running():
+                    raise RuntimeError("the continuous batching thread stopped")
+                continue
+            if not result.is_finished():
+                continue
+            key = result.request_id
+            prompt, began = self.prompts.pop(key), self.started.pop(key)
+            if result.error:
+                done.append((key, RuntimeError(f"continuous batching: {result.error}")))
+            else:
+                row = list(result.generated_tokens)
+                done.append((key, self.llm._reply(prompt, row, self.eos, time.perf_counter() - began)))
+            wait = 0.001  # gather whatever else has ended, without waiting for more
+        return done
+
+    def close(self) -> None:
+        self.manager.stop(block=True, timeout=10)
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:
