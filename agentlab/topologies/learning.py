@@ -9,7 +9,6 @@ at once, and rewards each graph with its item's score minus ``token_penalty`` ×
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from abc import ABC, abstractmethod
@@ -395,7 +394,3 @@ class GraphLearner(ABC):
 
 def offdiagonal(n: int) -> torch.Tensor:
     return ~torch.eye(n, dtype=torch.bool)
-
-
-def pairs_of(n: int) -> list[Pair]:
-    return [p for p in itertools.product(range(n), repeat=2) if p[0] != p[1]]
