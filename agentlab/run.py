@@ -240,6 +240,9 @@ def _run_section(run: Run) -> str:
         f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
         for a, u in run.usage_by_agent().items()
     )
+    from agentlab.views.explorer import message_html
+    from agentlab.views.svg import edge_tokens, graph_svg
+
     shown = {r.item_id for r in run.results[:REPORT_ITEMS]}
     by_item: dict[str, list[Message]] = defaultdict(list)
     for m in run.records:
@@ -248,13 +251,11 @@ def _run_section(run: Run) -> str:
     items = []
     for result in run.results[:REPORT_ITEMS]:
         mark = "✔" if result.score >= 1 else "✘"
-        turns = "".join(_message_html(m) for m in by_item[result.item_id])
+        turns = "".join(message_html(m) for m in by_item[result.item_id])
         items.append(
             f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
             f"reference {esc(str(result.reference))}</summary>{turns}</details>"
         )
-    from agentlab.views.svg import edge_tokens, graph_svg
-
     if run.graph is not None:
         drawing = graph_svg(run.graph, edge_tokens(run.records), title="edge width: tokens carried")
     elif run.results:
@@ -269,16 +270,4 @@ def _run_section(run: Run) -> str:
         f"<h2>{esc(run.team)} on {esc(run.task)}</h2>{drawing}"
         f"<h3>Tokens per agent</h3><table><tr><th>agent</th>"
         f"<th>prompt</th><th>completion</th></tr>{agents}</table><h3>Items</h3>{''.join(items)}"
-    )
-
-
-def _message_html(m: Message) -> str:
-    esc = html.escape
-    notes = f"{m.usage.prompt_tokens}+{m.usage.completion_tokens} tokens"
-    notes += ", cached" if m.cached else ""
-    notes += f", error: {esc(m.error)}" if m.error else ""
-    to = esc(", ".join(m.receivers) or "—")
-    return (
-        f"<div class='msg'><b>round {m.round} · {esc(m.sender)}</b> → {to} <small>({notes})</small>"
-        f"<pre>{esc(m.content)}</pre></div>"
     )
