@@ -94,12 +94,8 @@ class AgentPrune(GraphLearner):
 
     def config(self) -> dict[str, Any]:
         return {
+            **super().config(),
             "sparsity": self.sparsity,
             "low_rank": self.low_rank,
             "init_prob": self.init_prob,
-            "lr": self.lr,
-            "decision": self.decision,
-            "rounds": self.rounds,
-            "token_penalty": self.token_penalty,
-            "seed": self.seed,
         }

@@ -166,11 +166,7 @@ class GDesigner(GraphLearner):
 
     def config(self) -> dict[str, Any]:
         return {
+            **super().config(),
             "anchor": self._anchor_spec,
             **self.settings,
-            "token_penalty": self.token_penalty,
-            "lr": self.lr,
-            "decision": self.decision,
-            "rounds": self.rounds,
-            "seed": self.seed,
         }

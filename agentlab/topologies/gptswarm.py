@@ -65,11 +65,7 @@ class GPTSwarm(GraphLearner):
 
     def config(self) -> dict[str, Any]:
         return {
+            **super().config(),
             "start": self.start,
             "start_prob": self._start_prob,
-            "lr": self.lr,
-            "decision": self.decision,
-            "rounds": self.rounds,
-            "token_penalty": self.token_penalty,
-            "seed": self.seed,
         }

@@ -168,9 +168,15 @@ class GraphLearner(ABC):
         """Loss terms besides the policy gradient, by name."""
         return {}
 
-    @abstractmethod
     def config(self) -> dict[str, Any]:
-        """The constructor settings, for ``save``."""
+        """The constructor settings, for ``save``; learners add their own to these shared ones."""
+        return {
+            "decision": self.decision,
+            "rounds": self.rounds,
+            "token_penalty": self.token_penalty,
+            "lr": self.lr,
+            "seed": self.seed,
+        }
 
     # ---- graphs ----
 
