@@ -349,12 +349,11 @@ class Engine:
             identity.key(v, (items[i].id, r, wiring[i].graph.agents[a])) if use_cache else None
             for (i, r, a), v in zip(calls, convos, strict=True)
         ]
-        known = self.cache.get_many([k for k in keys if k]) if use_cache else {}
+        known = self._cached([k for k in keys if k]) if use_cache else {}
         done = []
         for call, convo, key in zip(calls, convos, keys, strict=True):
             if key in known:
-                h = known[key]
-                done.append((call, convo, _Reply(h["content"], Usage(**h["usage"]), h["model"], cached=True)))
+                done.append((call, convo, known[key]))
             else:
                 name = "/".join(map(str, call))
                 inflight[name] = (call, convo, key)
@@ -375,10 +374,8 @@ class Engine:
                 output.response_metadata.get("batch_latency", 0.0) if isinstance(output, AIMessage) else 0.0
             )
             reply = self._reply(output, latency, stream.llm)
-            if key is not None and reply.error is None:
-                self.cache.put_many(
-                    {key: {"content": reply.content, "usage": asdict(reply.usage), "model": reply.model}}
-                )
+            if key is not None:
+                self._store({key: reply})
             done.append((call, convo, reply))
         return sorted(done, key=lambda d: d[0])
 
@@ -415,26 +412,36 @@ class Engine:
         if not use_cache:
             return self._batch(model, conversations)
         keys = [identity.key(c, site) for c, site in zip(conversations, sites, strict=True)]
-        known = {
-            k: _Reply(h["content"], Usage(**h["usage"]), h["model"], cached=True)
-            for k, h in self.cache.get_many(keys).items()
-        }
+        known = self._cached(keys)
         first = {k: j for j, k in reversed(list(enumerate(keys))) if k not in known}
         todo = sorted(first.values())
         fresh = self._batch(model, [conversations[j] for j in todo])
         for j, reply in zip(todo, fresh, strict=True):
             if reply.error is None:
                 known[keys[j]] = replace(reply, cached=True, latency=0.0)
-        self.cache.put_many(
-            {
-                keys[j]: {"content": r.content, "usage": asdict(r.usage), "model": r.model}
-                for j, r in zip(todo, fresh, strict=True)
-                if r.error is None
-            }
-        )
+        self._store({keys[j]: r for j, r in zip(todo, fresh, strict=True)})
         sent = dict(zip(todo, fresh, strict=True))
         # a copy of a call that failed shares its error; every other copy is a hit
         return [sent.get(j) or known.get(k) or sent[first[k]] for j, k in enumerate(keys)]
+
+    def _cached(self, keys: Sequence[str]) -> dict[str, _Reply]:
+        """The cache's replies for these keys, marked as hits."""
+        assert self.cache is not None
+        return {
+            k: _Reply(h["content"], Usage(**h["usage"]), h["model"], cached=True)
+            for k, h in self.cache.get_many(list(keys)).items()
+        }
+
+    def _store(self, replies: Mapping[str, _Reply]) -> None:
+        """Keep the replies that did not fail."""
+        assert self.cache is not None
+        self.cache.put_many(
+            {
+                k: {"content": r.content, "usage": asdict(r.usage), "model": r.model}
+                for k, r in replies.items()
+                if r.error is None
+            }
+        )
 
     def _batch(self, model: BaseChatModel, conversations: list[list[BaseMessage]]) -> list[_Reply]:
         """One ``model.batch``; calls that failed in a way that may pass are retried with backoff."""
