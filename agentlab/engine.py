@@ -182,7 +182,9 @@ class Engine:
         items = list(self.task.items)
         wiring = [self.wiring(item) for item in items]
         same_prompt = type(self.task).prompt_for is Task.prompt_for
-        # per item in flight: its texts [round][agent] and how many calls each call still waits on
+        # per item in flight: its task prompt (when all agents share one), its texts [round][agent],
+        # and how many calls each call still waits on
+        prompts: dict[int, str | None] = {}
         texts: dict[int, list[list[str | None]]] = {}
         pending: dict[int, list[list[int]]] = {}
         calls_left = [w.calls for w in wiring]
@@ -193,6 +195,7 @@ class Engine:
             fresh = []
             for i in range(admitted, min(len(items), admitted + count)):
                 w = wiring[i]
+                prompts[i] = self.task.prompt(items[i]) if same_prompt else None
                 texts[i] = [[None] * len(w.agents) for _ in range(w.rounds)]
                 pending[i] = [row[:] for row in w.waits_on]
                 fresh += [(i, 0, a) for a in range(len(w.agents)) if not pending[i][0][a]]
@@ -235,8 +238,7 @@ class Engine:
 
         def conversation(call: Call) -> list[BaseMessage]:
             i, r, a = call
-            prompt = self.task.prompt(items[i]) if same_prompt else None
-            return self._conversation(items[i], prompt, wiring[i], texts[i], r, a)
+            return self._conversation(items[i], prompts[i], wiring[i], texts[i], r, a)
 
         while ready or inflight:
             made: list[Message] = []
@@ -273,7 +275,7 @@ class Engine:
                     last = dict(zip(w.graph.agents, texts[i][-1], strict=True))
                     results[i] = decide(w.graph, self.task, items[i], last)
                     self.on_result(results[i])
-                    del texts[i], pending[i]  # a finished item holds no memory but its result
+                    del prompts[i], texts[i], pending[i]  # a finished item holds no memory but its result
                     released += admit(1) if self.window else []
                     continue
                 for r2, b in w.releases[(r, a)]:
