@@ -95,7 +95,13 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         low, high = self.interval
-        usage = self.usage
+        # one pass over the records: they may be read from disk (a run folder's DiskRecords)
+        usage, calls, hits, errors = Usage(), 0, 0, 0
+        for m in self.records:
+            usage += m.usage
+            calls += 1
+            hits += m.cached
+            errors += m.error is not None
         return {
             "team": self.team,
             "task": self.task,
@@ -106,9 +112,9 @@ class Run:
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "tokens_per_item": round(usage.total_tokens / max(1, self.n_items), 1),
-            "calls": self.calls,
-            "cache_hits": self.cache_hits,
-            "errors": len(self.errors),
+            "calls": calls,
+            "cache_hits": hits,
+            "errors": errors,
             "wall_seconds": round(self.wall_seconds, 2),
             "stopped": self.stopped,
         }

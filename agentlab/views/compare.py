@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ class Comparison:
         if len(tasks) > 1:
             raise ValueError(f"runs on different tasks {sorted(tasks)} are not comparable item by item")
 
-    @property
+    @cached_property
     def rows(self) -> list[dict[str, Any]]:
         first = {r.item_id: r.score for r in self.runs[0].results}
         rows = []
