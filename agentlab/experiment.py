@@ -468,15 +468,13 @@ class Experiment:
 
     def _gathered(self, folder: Path, runs: dict[tuple[str, int], Run]) -> dict[tuple[str, int], Run]:
         """Each run with every process's results and records (one process: its own, as they are)."""
-        by_unit: dict[str, list[ItemResult]] = {}
-        for row in read_shards(folder, "results"):
-            by_unit.setdefault(row.pop("unit"), []).append(ItemResult(**row))
+        by_unit = results_by_unit(folder)
         paths = shards(folder, "records")
+        tasks = {seed: self.task(seed) for seed in {seed for _, seed in runs}}
         gathered = {}
         for (label, seed), run in runs.items():
-            order = {item.id: k for k, item in enumerate(self.task(seed).items)}
             unit = f"{label}/seed{seed}"
-            results = sorted(by_unit.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
+            results = in_task_order(by_unit.get(unit, []), tasks[seed])
             gathered[(label, seed)] = replace(run, results=results, records=DiskRecords(paths, unit))
         return gathered
 
@@ -603,6 +601,19 @@ def read_shards(folder: Path, kind: str, repair_rank: int | None = None) -> list
     return [row for path in shards(folder, kind) for row in read_jsonl(path, repair=path == own)]
 
 
+def results_by_unit(folder: Path) -> dict[str, list[ItemResult]]:
+    """A run folder's item results (every process's), grouped by run unit."""
+    by_unit: dict[str, list[ItemResult]] = {}
+    for row in read_shards(folder, "results"):
+        by_unit.setdefault(row.pop("unit"), []).append(ItemResult(**row))
+    return by_unit
+
+
+def in_task_order(results: list[ItemResult], task: Any) -> list[ItemResult]:
+    order = {item.id: k for k, item in enumerate(task.items)}
+    return sorted(results, key=lambda r: order.get(r.item_id, len(order)))
+
+
 def records_by_unit(folder: Path, repair_own: Path | None = None) -> dict[str, list[Message]]:
     """A run folder's messages (every process's), grouped by run unit (topology label and seed).
     ``repair_own``: this process's records file, whose torn last line is cut off."""
@@ -630,17 +641,14 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
     experiment = Experiment.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), str(folder))
     cfg = experiment.config
     by_unit = records_by_unit(folder)
-    recorded: dict[str, list[ItemResult]] = {}
-    for row in read_shards(folder, "results"):
-        recorded.setdefault(row.pop("unit"), []).append(ItemResult(**row))
+    recorded = results_by_unit(folder)
     runs = {}
     for seed in cfg.seeds:
         task = experiment.task(seed)
-        order = {item.id: k for k, item in enumerate(task.items)}
         for spec in cfg.topologies:
             unit, fixed_rounds = f"{spec.name}/seed{seed}", unit_rounds(spec, cfg)
             messages = by_unit.get(unit, [])
-            results = sorted(recorded.get(unit, []), key=lambda r: order.get(r.item_id, len(order)))
+            results = in_task_order(recorded.get(unit, []), task)
             rounds = {item.id: fixed_rounds or task.rounds_for(item) or 1 for item in task.items}
             if rescore:
                 if spec.preset == TASK_GRAPH:
