@@ -5,8 +5,10 @@ MAX_NEW_TOKENS new tokens per call.
 
   (a) one generate per agent call, in sequence (how the research codebases call a model);
   (b) one padded generate per graph layer of one item at a time (an asyncio.gather per layer);
-  (c) agentlab's engine: every ready call of every item in one batch per step (call cache off),
-      and again with a fresh, empty call cache (identical calls inside a step computed once);
+  (a) and (b) read every prompt in full, as those codebases do (the model's prefix cache off).
+  (c) agentlab's engine: every ready call of every item in one batch per step, prompt prefixes read
+      once (call cache off); again without the prefix cache; and again with a fresh, empty call
+      cache (identical calls inside a step computed once);
   flat: transformers' generate_batch on the flat list of the same calls, all known up front
         (an upper reference no multi-agent run can reach, as later calls wait on earlier ones).
 
@@ -131,26 +133,41 @@ def main() -> None:
         f"<= {args.max_new_tokens} new tokens per call\n"
     )
 
+    plain = LocalChatModel.from_components(  # the same weights, every prompt read in full
+        llm.hf_model,
+        llm.tokenizer,
+        model_name=llm.model_name,
+        prefix_cache_mib=0,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+    )
     rows: dict[str, tuple[float, int]] = {}
     engine_run = None
     if "c" in arms:
+        _empty_prefix_cache(llm)
         started = time.perf_counter()
         engine_run = team.run(task, rounds=args.rounds, cache=False, progress=False)
         rows["(c) engine"] = (time.perf_counter() - started, generated(engine_run))
+        unshared = al.topologies.load("star", n_agents=args.agents, model=plain)
+        started = time.perf_counter()
+        unshared_run = unshared.run(task, rounds=args.rounds, cache=False, progress=False)
+        rows["(c) no prefix cache"] = (time.perf_counter() - started, generated(unshared_run))
+        _empty_prefix_cache(llm)
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
             cached = team.run(task, rounds=args.rounds, cache=Path(folder) / "calls.sqlite", progress=False)
             computed = sum(m.usage.completion_tokens for m in cached.records if not m.cached)
             rows["(c) engine, fresh cache"] = (time.perf_counter() - started, computed)
     if "b" in arms:
+        plain_team = al.topologies.load("star", n_agents=args.agents, model=plain)
         started = time.perf_counter()
         tokens = 0
         for item in task.items:  # one item at a time: each engine step is one layer of that item
             one = replace(task, items=[item])
-            tokens += generated(team.run(one, rounds=args.rounds, cache=False, progress=False))
+            tokens += generated(plain_team.run(one, rounds=args.rounds, cache=False, progress=False))
         rows["(b) per layer"] = (time.perf_counter() - started, tokens)
     if "a" in arms:
-        slow = al.topologies.load("star", n_agents=args.agents, model=OneByOne(respond=str, inner=llm))
+        slow = al.topologies.load("star", n_agents=args.agents, model=OneByOne(respond=str, inner=plain))
         started = time.perf_counter()
         run = slow.run(task, rounds=args.rounds, cache=False, progress=False)
         rows["(a) one by one"] = (time.perf_counter() - started, generated(run))
@@ -158,7 +175,10 @@ def main() -> None:
         prompts = [_prompt_ids(llm, m.prompt) for m in engine_run.records]
         started = time.perf_counter()
         outputs = llm.hf_model.generate_batch(
-            inputs=prompts, generation_config=_greedy(llm), progress_bar=False
+            inputs=prompts,
+            generation_config=_greedy(llm),
+            continuous_batching_config=llm.continuous_batching_config(),
+            progress_bar=False,
         )
         rows["flat generate_batch"] = (
             time.perf_counter() - started,
@@ -176,6 +196,12 @@ def main() -> None:
             f"{name:<22} {seconds:>8.1f} {args.items / seconds:>8.2f} {tokens / seconds:>9.1f} {vs_a:>6} "
             f"{vs_flat:>7} {tokens / seconds / roofline:>10.2f}"
         )
+
+
+def _empty_prefix_cache(llm: LocalChatModel) -> None:
+    """Each arm starts cold: no prompt read by an earlier arm (or the warm-up) is reused."""
+    if llm.prefix_cache is not None:
+        llm.prefix_cache.clear()
 
 
 def _prompt_ids(llm: LocalChatModel, prompt: tuple[tuple[str, str], ...]) -> list[int]:

@@ -6,6 +6,7 @@ from tiny_model import tiny_llama, tiny_tokenizer
 import agentlab as al
 from agentlab.models.greedy import greedy_dropping_finished, length_buckets
 from agentlab.models.local_chat import _completion_length
+from agentlab.models.prefix_cache import PrefixCache
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,10 @@ def test_batched_generation_equals_one_by_one(llm):
     batched = llm.batch(CONVERSATIONS)
     single = [llm.invoke(c) for c in CONVERSATIONS]
     assert [m.content for m in batched] == [m.content for m in single]
-    assert [m.usage_metadata for m in batched] == [m.usage_metadata for m in single]
+    counts = ("input_tokens", "output_tokens")
+    assert [[m.usage_metadata[k] for k in counts] for m in batched] == [
+        [m.usage_metadata[k] for k in counts] for m in single
+    ]
 
 
 def test_token_counts_are_exact(llm, parts):
@@ -106,12 +110,22 @@ def test_missing_embedded_package_names_the_install_command(monkeypatch):
         al.models.default()
 
 
-def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts):
-    """Prompts read in length buckets, rows leaving when they end: each row still decodes exactly as
-    transformers' generate decodes that prompt on its own."""
+SHARED = "Ana has 12 apples. " * 6
+
+
+@pytest.mark.parametrize("block_tokens", [None, 4, 7])
+def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts, block_tokens):
+    """Prompts read in length buckets, shared prefixes read once, rows leaving when they end: each
+    row still decodes exactly as transformers' generate decodes that prompt on its own."""
     model, tok = parts
     llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny", max_new_tokens=12)
-    conversations = [*CONVERSATIONS, [HumanMessage("Ana has 12 apples. " * 6)]]  # one much longer prompt
+    conversations = [
+        *CONVERSATIONS,
+        [HumanMessage(SHARED)],  # a much longer prompt
+        [HumanMessage(SHARED + "What other agents said: 19.")],  # three sharing its start
+        [HumanMessage(SHARED + "What other agents said: 19.")],
+        [HumanMessage(SHARED + "What other agents said: 42, 19.")],
+    ]
     prompts = [tok(llm._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
     alone = [
         model.generate(torch.tensor([p]), max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)[
@@ -124,6 +138,7 @@ def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts):
     eos = {tok.eos_token_id, stop_token}
     old = model.generation_config.eos_token_id
     model.generation_config.eos_token_id = sorted(eos)
+    cache = PrefixCache(block_tokens) if block_tokens else None
     try:
         expected = [
             model.generate(
@@ -131,13 +146,21 @@ def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts):
             )[0, len(p) :].tolist()
             for p in prompts
         ]
-        batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
-        got = greedy_dropping_finished(model, batch, eos, 12)
+        got, reused = greedy_dropping_finished(model, prompts, eos, 12, cache)
+        again, reused_again = greedy_dropping_finished(model, prompts, eos, 12, cache)  # all cached now
     finally:
         model.generation_config.eos_token_id = old
     for row_expected, row_got in zip(expected, got, strict=True):
         assert row_got == row_expected[: _completion_length(row_expected, eos, tok.pad_token_id)]
+    assert again == got
     assert min(len(r) for r in got) < max(len(r) for r in got)  # someone really left early
+    if cache is None:
+        assert reused == reused_again == [0] * len(prompts)
+    else:
+        # the three prompts sharing the long start read it from the cache (filled by the first of
+        # them, or by a read of the shared part before them); the second call reuses every prompt
+        assert all(n >= len(prompts[3]) - block_tokens for n in reused[4:])
+        assert reused_again == [(len(p) - 1) // block_tokens * block_tokens for p in prompts]
 
 
 def test_length_buckets_keep_padding_small():
@@ -173,7 +196,10 @@ def test_continuous_batching_gives_the_greedy_outputs_of_the_padded_path(parts):
     finally:
         model.generation_config.eos_token_id = old
     assert [m.content for m in got] == [m.content for m in expected]
-    assert [m.usage_metadata for m in got] == [m.usage_metadata for m in expected]
+    counts = ("input_tokens", "output_tokens")
+    assert [[m.usage_metadata[k] for k in counts] for m in got] == [
+        [m.usage_metadata[k] for k in counts] for m in expected
+    ]
     assert min(m.usage_metadata["output_tokens"] for m in got) < 12  # someone stopped early
 
 
@@ -207,12 +233,39 @@ def test_streaming_calls_into_a_running_batch_gives_the_step_engines_answers(par
     streamed = Engine(team, task, 2, stream=True, progress=False).run()
 
     def words(run):
-        return {(m.item_id, m.round, m.sender): (m.content, m.usage) for m in run.records}
+        return {
+            (m.item_id, m.round, m.sender): (m.content, m.usage.prompt_tokens, m.usage.completion_tokens)
+            for m in run.records
+        }
 
     assert words(streamed) == words(stepped)
     assert streamed.results == stepped.results
     with pytest.raises(ValueError, match="stream=True needs"):
         Engine(al.topologies.load("chain", n_agents=2, model=padded), task, stream=True).run()
+
+
+def test_continuous_batching_shares_prompt_prefixes(parts, monkeypatch):
+    """Pages as small as the prefix blocks, so a later call reuses the pages of the question an
+    earlier call read (transformers shares pages once a forward has filled them)."""
+    from transformers.generation.continuous_batching.cache import PagedAttentionCache as Cache
+
+    matched: list[int] = []
+    search = Cache.search_prefix_match
+    monkeypatch.setattr(
+        Cache, "search_prefix_match", lambda self, *a: matched.append(search(self, *a)) or matched[-1]
+    )
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=4, generation="continuous", prefix_block_tokens=8
+    )
+    stream = llm.open_stream()
+    try:
+        for k in range(3):
+            stream.submit(str(k), [HumanMessage(SHARED + f"Agent {k}, what do you say?")])
+            assert [key for key, _ in stream.collect()] == [str(k)]
+    finally:
+        stream.close()
+    assert matched[0] == 0 and min(matched[1:]) >= 48  # the shared start, in whole 8-token pages
 
 
 def test_streamed_calls_use_the_call_cache(parts, tmp_path):

@@ -8,10 +8,13 @@ is about half the prompt tokens and more than half the decoding steps thrown awa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from agentlab.models.prefix_cache import PrefixCache
 
 
 def length_buckets(lengths: list[int], waste: float = 0.1) -> list[list[int]]:
@@ -32,60 +35,167 @@ def length_buckets(lengths: list[int], waste: float = 0.1) -> list[list[int]]:
 
 
 def prefill(
-    model: Any, input_ids: torch.Tensor, mask: torch.Tensor
-) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Read left-padded prompts in length buckets, then join their KV caches into one left-padded batch.
+    model: Any, prompts: list[list[int]], prefix_cache: PrefixCache | None = None
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """Read prompts in length buckets, then join their KV caches into one left-padded batch.
 
-    Returns the joined cache, the attention mask over it, the original row of each batch row, the
-    position of each row's next token, and each row's last logits.
+    With a ``prefix_cache``, each prompt's longest cached prefix is not read again, and a prefix that
+    several prompts of this batch share beyond the cache (agents reading the same question) is read
+    once, before them. Returns the joined cache, the attention mask over it, the prompt index of each
+    batch row, the position of each row's next token, each row's last logits, and how many prompt
+    tokens of each prompt came from the cache.
     """
     from transformers import DynamicCache
 
-    lengths = mask.sum(-1).tolist()
+    if prefix_cache is not None:
+        shared = _shared_prefixes(prompts, prefix_cache)
+        if shared:
+            _read(model, shared, prefix_cache)
+    parts, reused = _read(model, prompts, prefix_cache)
+    width = max(part.mask.shape[1] for part in parts)
+
+    def left_pad(tensor: torch.Tensor) -> torch.Tensor:  # pad the sequence axis (-2) at its start
+        return F.pad(tensor, (0, 0, width - tensor.shape[-2], 0))
+
+    layers = [
+        (
+            torch.cat([left_pad(p.cache.layers[i].keys) for p in parts]),
+            torch.cat([left_pad(p.cache.layers[i].values) for p in parts]),
+        )
+        for i in range(len(parts[0].cache.layers))
+    ]
+    joined = DynamicCache(ddp_cache_data=layers, config=model.config)
+    joined_mask = torch.cat([F.pad(p.mask, (width - p.mask.shape[1], 0)) for p in parts])
+    device = joined_mask.device
+    order = torch.tensor([r for p in parts for r in p.rows], device=device)
+    next_position = torch.tensor([len(prompts[r]) for r in order.tolist()], device=device)
+    logits = torch.cat([p.logits for p in parts])
+    return joined, joined_mask, order, next_position, logits, reused
+
+
+@dataclass(slots=True)
+class _Bucket:
+    rows: list[int]
+    cache: Any
+    mask: torch.Tensor
+    logits: torch.Tensor
+
+
+def _read(
+    model: Any, prompts: list[list[int]], prefix_cache: PrefixCache | None
+) -> tuple[list[_Bucket], list[int]]:
+    """One forward per length bucket of the prompts' uncached parts; new whole blocks are stored.
+
+    A row's cache holds [padding][cached prefix][padding][rest of the prompt]; the attention mask
+    hides the padding and explicit positions keep every token where it was in the prompt.
+    """
+    from transformers import DynamicCache
+
+    device = model.device
+    matches = [_match(prefix_cache, ids) for ids in prompts]
+    starts = [n for n, _ in matches]
     parts = []
-    for rows in length_buckets(lengths):
-        width = max(lengths[r] for r in rows)
-        ids, part_mask = input_ids[rows, -width:], mask[rows, -width:]
-        cache = DynamicCache(config=model.config)
-        positions = (part_mask.long().cumsum(-1) - 1).clamp(min=0)
+    for rows in length_buckets([len(prompts[r]) - starts[r] for r in range(len(prompts))]):
+        past = max(starts[r] for r in rows)
+        width = max(len(prompts[r]) - starts[r] for r in rows)
+        ids = torch.full((len(rows), width), 0, dtype=torch.long)
+        mask = torch.zeros((len(rows), past + width), dtype=torch.long)
+        for k, r in enumerate(rows):
+            rest = prompts[r][starts[r] :]
+            ids[k, width - len(rest) :] = torch.tensor(rest)
+            mask[k, past - starts[r] : past] = 1
+            mask[k, past + width - len(rest) :] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        if past:
+            like = next(matches[r][1] for r in rows if starts[r] == past)
+            kv = torch.stack(
+                [
+                    F.pad(matches[r][1], (0, 0, past - starts[r], 0))
+                    if starts[r]
+                    else like.new_zeros(like.shape)
+                    for r in rows
+                ],
+                dim=1,
+            )  # (layers, rows, 2, heads, past, dim)
+            cache = DynamicCache(ddp_cache_data=[(x[:, 0], x[:, 1]) for x in kv], config=model.config)
+        else:
+            cache = DynamicCache(config=model.config)
+        positions = torch.tensor([starts[r] for r in rows], device=device)[:, None] + (
+            mask[:, past:].cumsum(-1) - 1
+        ).clamp(min=0)
         out = model(
             input_ids=ids,
-            attention_mask=part_mask,
+            attention_mask=mask,
             position_ids=positions,
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
         )
-        parts.append((rows, width, part_mask, cache, out.logits[:, -1]))
-    width = max(w for _, w, _, _, _ in parts)
+        if prefix_cache is not None:
+            _store(prefix_cache, cache, [prompts[r] for r in rows], [starts[r] for r in rows], past, width)
+        parts.append(_Bucket(rows, cache, mask, out.logits[:, -1]))
+    return parts, starts
 
-    def left_pad(tensor: torch.Tensor, w: int) -> torch.Tensor:  # pad the sequence axis (-2) at its start
-        return F.pad(tensor, (0, 0, width - w, 0))
 
-    layers = [
-        (
-            torch.cat([left_pad(c.layers[i].keys, w) for _, w, _, c, _ in parts]),
-            torch.cat([left_pad(c.layers[i].values, w) for _, w, _, c, _ in parts]),
-        )
-        for i in range(len(parts[0][3].layers))
-    ]
-    joined = DynamicCache(ddp_cache_data=layers, config=model.config)
-    joined_mask = torch.cat([F.pad(m, (width - w, 0)) for _, w, m, _, _ in parts])
-    order = torch.tensor([r for rows, *_ in parts for r in rows], device=mask.device)
-    next_position = torch.tensor([lengths[r] for r in order.tolist()], device=mask.device)
-    logits = torch.cat([lg for *_, lg in parts])
-    return joined, joined_mask, order, next_position, logits
+def _match(prefix_cache: PrefixCache | None, ids: list[int]) -> tuple[int, torch.Tensor | None]:
+    if prefix_cache is None:
+        return 0, None
+    return prefix_cache.match(ids[:-1])  # at least one token is read, for the next token's logits
+
+
+def _store(
+    prefix_cache: PrefixCache, cache: Any, prompts: list[list[int]], starts: list[int], past: int, width: int
+) -> None:
+    keys = torch.stack([layer.keys for layer in cache.layers])  # (layers, rows, heads, past + width, dim)
+    values = torch.stack([layer.values for layer in cache.layers])
+    for k, (ids, start) in enumerate(zip(prompts, starts, strict=True)):
+        if len(ids) // prefix_cache.block_tokens <= start // prefix_cache.block_tokens:
+            continue  # no new whole block
+        rest = slice(past + width - (len(ids) - start), past + width)
+        kv = torch.stack([keys[:, k, :, rest], values[:, k, :, rest]], dim=1)
+        prefix_cache.store(ids, kv, start)
+
+
+def _shared_prefixes(prompts: list[list[int]], prefix_cache: PrefixCache) -> list[list[int]]:
+    """The longest whole-block prefixes that two or more prompts share beyond what is cached.
+
+    Chained hashes stand for prefixes here; a collision would only make one prefix be read
+    needlessly, as reading and reuse go by the exact tokens.
+    """
+    block = prefix_cache.block_tokens
+    chains: list[list[int]] = []
+    seen: dict[int, int] = {}
+    for ids in prompts:
+        chain, h = [], 0
+        for j in range((len(ids) - 1) // block):
+            h = hash((h, tuple(ids[j * block : (j + 1) * block])))
+            chain.append(h)
+            seen[h] = seen.get(h, 0) + 1
+        chains.append(chain)
+    wanted: dict[int, list[int]] = {}
+    for ids, chain in zip(prompts, chains, strict=True):
+        deepest = max((j for j, h in enumerate(chain) if seen[h] > 1), default=-1)
+        if deepest >= 0:
+            wanted.setdefault(chain[deepest], ids[: (deepest + 1) * block])
+    return [p for p in wanted.values() if prefix_cache.cached_length(p) < len(p)]
 
 
 @torch.inference_mode()
-def greedy_dropping_finished(model: Any, batch: Any, eos: set[int], max_new_tokens: int) -> list[list[int]]:
-    """Greedy decoding of a left-padded batch that drops each row from the batch once it ends.
+def greedy_dropping_finished(
+    model: Any,
+    prompts: list[list[int]],
+    eos: set[int],
+    max_new_tokens: int,
+    prefix_cache: PrefixCache | None = None,
+) -> tuple[list[list[int]], list[int]]:
+    """Greedy decoding of a batch of prompts that drops each row from the batch once it ends.
 
-    Prompts are read in length buckets (``prefill``); while decoding, the KV cache sheds rows that
-    ended (``Cache.batch_select_indices``). Each row is decoded as it would be alone: same
-    positions, padding masked out, argmax of its own logits.
+    Prompts are read in length buckets, cached prefixes skipped (``prefill``); while decoding, the
+    KV cache sheds rows that ended (``Cache.batch_select_indices``). Each row is decoded as it would
+    be alone: same positions, padding masked out, argmax of its own logits. Returns each prompt's
+    new tokens and how many of its prompt tokens the prefix cache served.
     """
-    cache, mask, rows, next_position, logits = prefill(model, batch["input_ids"], batch["attention_mask"])
+    cache, mask, rows, next_position, logits, reused = prefill(model, prompts, prefix_cache)
     generated: list[list[int]] = [[] for _ in range(len(rows))]
     for step in range(max_new_tokens):
         tokens = logits.argmax(-1)
@@ -110,4 +220,4 @@ def greedy_dropping_finished(model: Any, batch: Any, eos: set[int], max_new_toke
         )
         logits = out.logits[:, -1]
         next_position = next_position + 1
-    return generated
+    return generated, reused

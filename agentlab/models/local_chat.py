@@ -13,6 +13,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.in_process import InProcessChatModel
+from agentlab.models.prefix_cache import PrefixCache, supports_prefix_cache
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
@@ -44,9 +45,15 @@ class LocalChatModel(InProcessChatModel):
     # every step); "padded": our bucketed padded batches. "auto": continuous on a GPU for greedy
     # decoding without stop strings, padded otherwise (on a CPU it was slower: benchmarks/README.md).
     generation: Literal["auto", "padded", "continuous"] = "auto"
+    # Prompt prefixes (system prompt, question, last round's prompt) are read once and reused, in
+    # blocks of this many tokens: our own prefix cache on the padded greedy path, the page size of
+    # transformers' paged cache (which shares whole pages) on the continuous one.
+    prefix_block_tokens: int = 32
+    prefix_cache_mib: int = 512  # memory for the padded path's prefix cache; 0 turns it off
 
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
+    _prefix_cache: PrefixCache | None = PrivateAttr(default=None)
 
     @classmethod
     def from_pretrained(
@@ -90,6 +97,8 @@ class LocalChatModel(InProcessChatModel):
         model.eval()
         llm = cls(model_name=model_name, **settings)
         llm._model, llm._tokenizer = model, tokenizer
+        if llm.prefix_cache_mib > 0 and supports_prefix_cache(model):
+            llm._prefix_cache = PrefixCache(llm.prefix_block_tokens, llm.prefix_cache_mib * 2**20)
         return llm
 
     @property
@@ -99,6 +108,12 @@ class LocalChatModel(InProcessChatModel):
     @property
     def hf_model(self) -> Any:
         return self._model
+
+    @property
+    def prefix_cache(self) -> PrefixCache | None:
+        """The padded path's prompt-prefix cache (None when off or when the model's layers keep
+        anything but a plain attention cache)."""
+        return self._prefix_cache
 
     @property
     def _llm_type(self) -> str:
@@ -156,16 +171,19 @@ class LocalChatModel(InProcessChatModel):
     @torch.inference_mode()
     def _generate_padded(self, prompts: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         tok, model = self._tokenizer, self._model
-        batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
         eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
         started = time.perf_counter()
         if self.temperature > 0 or stop:
-            new_tokens = self._generate_with_transformers(batch, stop)
+            batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
+            new_tokens, reused = self._generate_with_transformers(batch, stop), [0] * len(prompts)
         else:
-            new_tokens = greedy_dropping_finished(model, batch, eos, self.max_new_tokens)
+            new_tokens, reused = greedy_dropping_finished(
+                model, prompts, eos, self.max_new_tokens, self._prefix_cache
+            )
         latency = time.perf_counter() - started
         return [
-            self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, new_tokens, strict=True)
+            self._reply(prompt, row, eos, latency, cached)
+            for prompt, row, cached in zip(prompts, new_tokens, reused, strict=True)
         ]
 
     def _generate_continuous(self, prompts: list[list[int]]) -> list[AIMessage]:
@@ -181,7 +199,12 @@ class LocalChatModel(InProcessChatModel):
             pad_token_id=tok.pad_token_id,
         )
         started = time.perf_counter()
-        outputs = model.generate_batch(inputs=prompts, generation_config=config, progress_bar=False)
+        outputs = model.generate_batch(
+            inputs=prompts,
+            generation_config=config,
+            continuous_batching_config=self.continuous_batching_config(),
+            progress_bar=False,
+        )
         latency = time.perf_counter() - started
         # request ids follow the input order: "req_0", "req_1", ...
         failed = [o.error for o in outputs.values() if o.error]
@@ -192,6 +215,13 @@ class LocalChatModel(InProcessChatModel):
         rows = [list(outputs[f"req_{i}"].generated_tokens) for i in range(len(prompts))]
         return [self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, rows, strict=True)]
 
+    def continuous_batching_config(self) -> Any:
+        """Pages of ``prefix_block_tokens``: transformers shares only whole pages between requests, and
+        its default page (256 tokens) is longer than most shared prefixes of a multi-agent run."""
+        from transformers import ContinuousBatchingConfig
+
+        return ContinuousBatchingConfig(page_size=self.prefix_block_tokens)
+
     def open_stream(self) -> GenerationStream:
         """A running continuous batch that takes calls one by one and gives each back as soon as it
         ends, so a caller can submit follow-up calls without waiting for the rest (greedy only)."""
@@ -201,11 +231,19 @@ class LocalChatModel(InProcessChatModel):
             )
         return GenerationStream(self)
 
-    def _reply(self, prompt: list[int], row: list[int], eos: set[int], latency: float) -> AIMessage:
+    def _reply(
+        self, prompt: list[int], row: list[int], eos: set[int], latency: float, cached: int = 0
+    ) -> AIMessage:
         tok = self._tokenizer
         end = _completion_length(row, eos, tok.pad_token_id)
         text = tok.decode(row[:end], skip_special_tokens=True).strip()
-        usage = {"input_tokens": len(prompt), "output_tokens": end, "total_tokens": len(prompt) + end}
+        usage: dict[str, Any] = {
+            "input_tokens": len(prompt),
+            "output_tokens": end,
+            "total_tokens": len(prompt) + end,
+        }
+        if cached:
+            usage["input_token_details"] = {"cache_read": cached}
         finish = "stop" if end < len(row) or (end and row[end - 1] in eos) else "length"
         metadata = {"model_name": self.model_name, "finish_reason": finish, "batch_latency": latency}
         return AIMessage(text, usage_metadata=usage, response_metadata=metadata)
@@ -245,7 +283,9 @@ class GenerationStream:
             eos_token_id=sorted(self.eos),
             pad_token_id=tok.pad_token_id,
         )
-        self.manager = model.init_continuous_batching(generation_config=config)
+        self.manager = model.init_continuous_batching(
+            generation_config=config, continuous_batching_config=llm.continuous_batching_config()
+        )
         self.manager.start()
         self.prompts: dict[str, list[int]] = {}
         self.started: dict[str, float] = {}
