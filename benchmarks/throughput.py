@@ -185,6 +185,13 @@ def main() -> None:
             sum(len(o.generated_tokens) for o in outputs.values()),
         )
 
+    if engine_run is not None:
+        prompt_tokens = sum(m.usage.prompt_tokens for m in engine_run.records)
+        served = sum(m.usage.cached_tokens for m in engine_run.records)
+        print(
+            f"prompt tokens: {prompt_tokens:,}; (c) read {prompt_tokens - served:,} of them, "
+            f"the prefix cache served {served:,} ({served / max(prompt_tokens, 1):.0%})\n"
+        )
     base = rows.get("(a) one by one", (None, 0))[0]
     flat = rows.get("flat generate_batch", (None, 0))[0]
     head = ("arm", "seconds", "items/s", "tokens/s", "x (a)", "x flat", "x roofline")

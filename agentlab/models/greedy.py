@@ -2,7 +2,7 @@
 
 On a CPU a wide batch is compute-bound: every padded prompt token and every row that already ended
 costs as much as useful work. ``model.generate`` pads every prompt to the longest and decodes every
-row until the longest answer ends; on the arithmetic trace of benchmarks/embedded_batching.py that
+row until the longest answer ends; on the arithmetic trace of benchmarks/throughput.py that
 is about half the prompt tokens and more than half the decoding steps thrown away.
 """
 
