@@ -150,7 +150,9 @@ class Engine:
         ``keep_records=False``: messages go only to ``on_message`` (a run folder on disk), not into
         the returned run.
         ``timeout``: seconds one ``model.batch`` may take; past it, its calls fail with a
-        ``TimeoutError`` (transient, so retried) and the run goes on without waiting for them.
+        ``TimeoutError`` (transient, so retried) and the run goes on without waiting for them. When
+        streaming: seconds without any call finishing; past it, every call in flight fails (not
+        retried, as the batch that holds them is stuck).
         ``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
         ``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
         those calls are replayed, not made again. ``on_message`` sees each new message as it is
@@ -240,68 +242,72 @@ class Engine:
             i, r, a = call
             return self._conversation(items[i], prompts[i], wiring[i], texts[i], r, a)
 
-        while ready or inflight:
-            made: list[Message] = []
-            replayed = {
-                c for c in ready if (items[c[0]].id, c[1], wiring[c[0]].graph.agents[c[2]]) in self.prior
-            }
-            for i, r, a in sorted(replayed):
-                prior = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
-                texts[i][r][a] = prior.content
-                made.append(prior)
-            if stream is None:  # one batch per model per step; the step ends when all its calls do
-                completed = ready
-                for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
-                    conversations = [conversation(c) for c in calls]
-                    sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
-                    replies = self._call(model, conversations, sites)
-                    made += [record(c, v, y) for c, v, y in zip(calls, conversations, replies, strict=True)]
-            else:  # calls join the running batch now and come back one by one as they end
-                completed = sorted(replayed)
-                for call, convo, reply in self._submit(
-                    stream, [c for c in ready if c not in replayed], conversation, items, wiring, inflight
-                ):
-                    made.append(record(call, convo, reply))
-                    completed.append(call)
-                if not completed and inflight:
-                    for call, convo, reply in self._collect(stream, inflight):
+        try:
+            while ready or inflight:
+                made: list[Message] = []
+                replayed = {
+                    c for c in ready if (items[c[0]].id, c[1], wiring[c[0]].graph.agents[c[2]]) in self.prior
+                }
+                for i, r, a in sorted(replayed):
+                    prior = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
+                    texts[i][r][a] = prior.content
+                    made.append(prior)
+                if stream is None:  # one batch per model per step; the step ends when all its calls do
+                    completed = ready
+                    for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
+                        conversations = [conversation(c) for c in calls]
+                        sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
+                        replies = self._call(model, conversations, sites)
+                        made += [
+                            record(c, v, y) for c, v, y in zip(calls, conversations, replies, strict=True)
+                        ]
+                else:  # calls join the running batch now and come back one by one as they end
+                    completed = sorted(replayed)
+                    for call, convo, reply in self._submit(
+                        stream, [c for c in ready if c not in replayed], conversation, items, wiring, inflight
+                    ):
                         made.append(record(call, convo, reply))
                         completed.append(call)
-            released: list[Call] = []
-            for i, r, a in completed:
-                calls_left[i] -= 1
-                w = wiring[i]
-                if not calls_left[i]:
-                    last = dict(zip(w.graph.agents, texts[i][-1], strict=True))
-                    results[i] = decide(w.graph, self.task, items[i], last)
-                    self.on_result(results[i])
-                    del prompts[i], texts[i], pending[i]  # a finished item holds no memory but its result
-                    released += admit(1) if self.window else []
-                    continue
-                for r2, b in w.releases[(r, a)]:
-                    pending[i][r2][b] -= 1
-                    if not pending[i][r2][b]:
-                        released.append((i, r2, b))
-            for message in made:
-                hits += message.cached
-                if not message.cached:
-                    spent_tokens += message.usage.total_tokens
-                    spent_calls += 1
-            if self.keep_records:
-                records.extend(made)
-            bar.update(len(completed))
-            bar.set_postfix(
-                items=f"{len(results)}/{len(items)}", tokens=spent_tokens, cached=hits, refresh=False
-            )
-            ready = sorted(released)
-            step += 1
-            if (ready or inflight) and self.budget:
-                stopped = self.budget.exceeded(spent_tokens, spent_calls, time.perf_counter() - started)
-                if stopped:
-                    break
-        bar.close()
-        if stream is not None:
-            stream.close()  # calls still running after a budget stop are dropped, and redone on resume
+                    if not completed and inflight:
+                        for call, convo, reply in self._collect(stream, inflight):
+                            made.append(record(call, convo, reply))
+                            completed.append(call)
+                released: list[Call] = []
+                for i, r, a in completed:
+                    calls_left[i] -= 1
+                    w = wiring[i]
+                    if not calls_left[i]:
+                        last = dict(zip(w.graph.agents, texts[i][-1], strict=True))
+                        results[i] = decide(w.graph, self.task, items[i], last)
+                        self.on_result(results[i])
+                        del prompts[i], texts[i], pending[i]  # a finished item holds no memory but its result
+                        released += admit(1) if self.window else []
+                        continue
+                    for r2, b in w.releases[(r, a)]:
+                        pending[i][r2][b] -= 1
+                        if not pending[i][r2][b]:
+                            released.append((i, r2, b))
+                for message in made:
+                    hits += message.cached
+                    if not message.cached:
+                        spent_tokens += message.usage.total_tokens
+                        spent_calls += 1
+                if self.keep_records:
+                    records.extend(made)
+                bar.update(len(completed))
+                bar.set_postfix(
+                    items=f"{len(results)}/{len(items)}", tokens=spent_tokens, cached=hits, refresh=False
+                )
+                ready = sorted(released)
+                step += 1
+                if (ready or inflight) and self.budget:
+                    stopped = self.budget.exceeded(spent_tokens, spent_calls, time.perf_counter() - started)
+                    if stopped:
+                        break
+        finally:
+            bar.close()
+            if stream is not None:
+                stream.close()  # calls still running after a budget stop are dropped, and redone on resume
         return Run(
             self.team.name,
             self.task.name,
@@ -367,7 +373,10 @@ class Engine:
     ) -> list[tuple[Call, list[BaseMessage], _Reply]]:
         """Wait for the running batch to finish at least one call; its replies, in call order."""
         started = time.perf_counter()
-        finished = stream.collect(timeout=self.timeout or 600.0)
+        try:
+            finished: list[tuple[str, Any]] = stream.collect(timeout=self.timeout)
+        except TimeoutError as error:  # not retried: the batch that holds them is stuck
+            finished = [(name, error) for name in stream.cancel_all()]
         self.model_seconds += time.perf_counter() - started
         done = []
         for name, output in finished:

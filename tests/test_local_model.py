@@ -284,3 +284,68 @@ def test_streamed_calls_use_the_call_cache(parts, tmp_path):
     assert [m.content for m in sorted(again.records, key=lambda m: (m.item_id, m.sender))] == [
         m.content for m in sorted(first.records, key=lambda m: (m.item_id, m.sender))
     ]
+
+
+def test_a_stuck_stream_fails_its_calls_after_the_timeout(parts, monkeypatch):
+    """A continuous batch that never finishes anything does not hang the run: past ``timeout``
+    seconds without a finished call, the calls in flight fail and the run ends."""
+    import threading
+    import time
+
+    from agentlab.engine import Engine
+    from agentlab.models.local_chat import GenerationStream
+
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=4, generation="continuous"
+    )
+    opened: list[GenerationStream] = []
+    stopped: list[bool] = []
+
+    def stuck(self):
+        stream = GenerationStream(self)
+        stream.manager.get_result = lambda timeout=None, **_: time.sleep(timeout or 0) or None
+        stop = stream.manager.stop
+        stream.manager.stop = lambda **kw: stopped.append(True) or stop(**kw)
+        opened.append(stream)
+        return stream
+
+    monkeypatch.setattr(al.models.LocalChatModel, "open_stream", stuck)
+    team = al.topologies.load("chain", n_agents=2, model=llm)
+    engine = Engine(team, al.tasks.load("arithmetic", n=2), 1, stream=True, timeout=0.5, progress=False)
+    runs: list[al.Run] = []
+    worker = threading.Thread(target=lambda: runs.append(engine.run()), daemon=True)
+    worker.start()
+    worker.join(timeout=300)  # without the timeout it would wait forever (stopping the batch takes seconds)
+    (run,) = runs
+    assert run.calls == 4 and all(m.error and "TimeoutError" in m.error for m in run.records)
+    assert not opened[0].prompts and stopped == [True]  # cancelled, then closed
+
+
+def test_identical_greedy_calls_are_decoded_once(llm, parts, monkeypatch):
+    import agentlab.models.local_chat as local_chat
+
+    rows: list[int] = []
+    real = local_chat.greedy_dropping_finished
+    monkeypatch.setattr(
+        local_chat,
+        "greedy_dropping_finished",
+        lambda m, prompts, *a: rows.append(len(prompts)) or real(m, prompts, *a),
+    )
+    twice = [CONVERSATIONS[0], CONVERSATIONS[1], CONVERSATIONS[0], CONVERSATIONS[0]]
+    replies = llm.batch(twice)
+    assert rows == [2]
+    assert [m.content for m in replies] == [llm.invoke(c).content for c in twice]
+    assert replies[0].usage_metadata["input_tokens"] == replies[3].usage_metadata["input_tokens"]
+    model, tok = parts
+    sampler = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=4, temperature=1.0
+    )
+    rows.clear()
+    monkeypatch.setattr(
+        local_chat.LocalChatModel,
+        "_generate_padded",
+        lambda self, p, stop: rows.append(len(p)) or [None] * len(p),
+    )
+    sampler.batch(twice)
+    assert rows == [4]  # samples are drawn for every call

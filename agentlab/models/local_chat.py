@@ -23,11 +23,13 @@ class LocalChatModel(InProcessChatModel):
 
     ``batch`` (langchain-core's call for many inputs) decodes chunks of ``batch_size``
     conversations, sorted by length; greedy chunks go through ``greedy_dropping_finished`` (prompts
-    read in length buckets, rows leaving as they end), sampling and stop strings through
-    ``generate``. Token counts are exact: prompt tokens are the unpadded prompt, completion tokens
-    run up to and including the end-of-sequence token. Greedy by default; with ``temperature > 0``
-    it samples, reproducibly when ``seed`` is set (the seed is applied per generate call, so a
-    sample depends on its batch).
+    read in length buckets, prefixes read before served from the prefix cache, rows leaving as they
+    end), sampling and stop strings through ``generate``. Greedy calls with identical prompts in one
+    ``batch`` are decoded once. Token counts are exact: prompt tokens are the unpadded prompt (those
+    the prefix cache served are reported as ``cache_read``), completion tokens run up to and
+    including the end-of-sequence token. Greedy by default; with ``temperature > 0`` it samples,
+    reproducibly when ``seed`` is set (the seed is applied per generate call, so a sample depends on
+    its batch).
 
     Use: ``LocalChatModel.from_pretrained("path/or/hub-id", max_new_tokens=64).batch(["2 + 3?", "4 + 4?"])``.
     """
@@ -158,6 +160,16 @@ class LocalChatModel(InProcessChatModel):
     ) -> list[AIMessage]:
         tok = self._tokenizer
         encoded = [tok(self._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        if self.temperature > 0:
+            return self._generate_each(encoded, stop)
+        # greedy: identical prompts (agents without roles reading the same question) decode alike,
+        # so each distinct prompt is decoded once and its reply given to every copy
+        distinct: dict[tuple[int, ...], int] = {}
+        copy_of = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
+        replies = self._generate_each([list(ids) for ids in distinct], stop)
+        return [replies[j].model_copy() for j in copy_of]
+
+    def _generate_each(self, encoded: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         if self.uses_continuous_batching(stop):
             return self._generate_continuous(encoded)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -295,17 +307,29 @@ class GenerationStream:
         self.prompts[key], self.started[key] = prompt, time.perf_counter()
         self.manager.add_request(input_ids=prompt, request_id=key, max_new_tokens=self.llm.max_new_tokens)
 
-    def collect(self, timeout: float = 600.0) -> list[tuple[str, AIMessage | Exception]]:
-        """Block until at least one call ends; return every call that has ended by then."""
+    def collect(self, timeout: float | None = None) -> list[tuple[str, AIMessage | Exception]]:
+        """Block until at least one call ends; return every call that has ended by then.
+
+        Raises ``TimeoutError`` when no call ends within ``timeout`` seconds (None: no limit), and
+        ``RuntimeError`` when the batching thread has stopped.
+        """
         done: list[tuple[str, AIMessage | Exception]] = []
-        wait: float | None = timeout
+        deadline = None if timeout is None else time.perf_counter() + timeout
         while self.prompts:
+            if done:
+                wait = 0.001  # gather whatever else has ended, without waiting for more
+            else:
+                wait = 1.0 if deadline is None else min(1.0, max(0.001, deadline - time.perf_counter()))
             result = self.manager.get_result(timeout=wait)
             if result is None:
                 if done:
                     break
                 if not self.manager.is_running():
                     raise RuntimeError("the continuous batching thread stopped")
+                if deadline is not None and time.perf_counter() >= deadline:
+                    raise TimeoutError(
+                        f"no call finished within timeout={timeout:g} s ({len(self.prompts)} in flight)"
+                    )
                 continue
             if not result.is_finished():
                 continue
@@ -316,8 +340,16 @@ class GenerationStream:
             else:
                 row = list(result.generated_tokens)
                 done.append((key, self.llm._reply(prompt, row, self.eos, time.perf_counter() - began)))
-            wait = 0.001  # gather whatever else has ended, without waiting for more
         return done
+
+    def cancel_all(self) -> list[str]:
+        """Drop every call in flight; returns their keys."""
+        keys = list(self.prompts)
+        for key in keys:
+            self.manager.cancel_request(key)
+        self.prompts.clear()
+        self.started.clear()
+        return keys
 
     def close(self) -> None:
         self.manager.stop(block=True, timeout=10)
