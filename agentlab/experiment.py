@@ -44,6 +44,7 @@ class ModelSpec(_Strict):
     temperature: float = 0.0
     top_p: float = 1.0
     batch_size: int = 64
+    prefix_cache_mib: int = Field(512, ge=0)  # memory for prompt prefixes read once; 0 turns it off
     reply: str = "The answer is 0"  # scripted: what every agent says (dry runs, tests)
     delay: float = 0.0  # scripted: seconds each batch takes
 
@@ -299,6 +300,7 @@ class Experiment:
             "top_p": spec.top_p,
             "seed": seed,
             "batch_size": spec.batch_size,
+            "prefix_cache_mib": spec.prefix_cache_mib,
         }
         if state is not None and state.device.type == "cuda":  # one model copy per process, on its GPU
             settings["device_map"] = {"": str(state.device)}

@@ -7,13 +7,15 @@ MAX_NEW_TOKENS new tokens per call.
   (b) one padded generate per graph layer of one item at a time (an asyncio.gather per layer);
   (a) and (b) read every prompt in full, as those codebases do (the model's prefix cache off).
   (c) agentlab's engine: every ready call of every item in one batch per step, prompt prefixes read
-      once (call cache off); again without the prefix cache; and again with a fresh, empty call
-      cache (identical calls inside a step computed once);
+      once, identical greedy calls of a batch decoded once (call cache off);
+  (c0) the engine with the model's prefix cache off;
   flat: transformers' generate_batch on the flat list of the same calls, all known up front
         (an upper reference no multi-agent run can reach, as later calls wait on earlier ones).
 
-It prints items/s, generated tokens/s, each arm's ratio to (a) and to the flat reference, and the
-single-stream decode roofline (memory bandwidth / weight bytes): tokens/s a batch of one could reach.
+Arms run in the order --arms gives; name one twice (--arms c,a,c) to see how much the machine
+drifted meanwhile. It prints items/s, generated tokens/s, each arm's ratio to (a) and to the flat
+reference, and the single-stream decode roofline (memory bandwidth / weight bytes): tokens/s a batch
+of one could reach.
 
     python benchmarks/throughput.py                              # embedded SmolLM2-135M (CPU or GPU)
     python benchmarks/throughput.py --shape qwen2.5-0.5b --items 200 --agents 5 --rounds 2   # on a GPU
@@ -25,10 +27,8 @@ outputs are gibberish, but a fixed number of new tokens makes the timing represe
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -113,14 +113,25 @@ def main() -> None:
     parser.add_argument(
         "--shape", choices=sorted(SHAPES), help="random weights of this shape instead of the embedded model"
     )
-    parser.add_argument("--arms", default="a,b,c,flat", help="which arms to run, comma-separated")
+    parser.add_argument(
+        "--roles", help="a role library (math, knowledge, ...): each agent its own system prompt"
+    )
+    parser.add_argument(
+        "--arms",
+        default="c,c0,b,a,flat",
+        help="arms to time, in this order: c (engine), c0 (engine, no prefix cache), b, a, flat",
+    )
     args = parser.parse_args()
-    arms = set(args.arms.split(","))
+    arms = args.arms.split(",")
 
     llm = build_model(args)
     llm.invoke("Warm up: 1 + 1?")
     task = al.tasks.load("arithmetic", n=args.items, seed=0)
-    team = al.topologies.load("star", n_agents=args.agents, model=llm)
+
+    def star(model: Any) -> al.Team:
+        return al.topologies.load("star", n_agents=args.agents, model=model, roles=args.roles)
+
+    team = star(llm)
     weight_bytes = sum(p.numel() * p.element_size() for p in llm.hf_model.parameters())
     roofline = bandwidth(llm.hf_model.device) / weight_bytes
     print(
@@ -129,7 +140,8 @@ def main() -> None:
         f"{'on' if llm.uses_continuous_batching() else 'off'}"
     )
     print(
-        f"trace: {args.items} items x {args.agents} agents x {args.rounds} rounds of a star, "
+        f"trace: {args.items} items x {args.agents} agents x {args.rounds} rounds of a star"
+        f"{f' with {args.roles} roles' if args.roles else ''}, "
         f"<= {args.max_new_tokens} new tokens per call\n"
     )
 
@@ -141,50 +153,63 @@ def main() -> None:
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
     )
-    rows: dict[str, tuple[float, int]] = {}
-    engine_run = None
-    if "c" in arms:
+    runs: dict[str, al.Run] = {}
+
+    def engine() -> int:
         _empty_prefix_cache(llm)
-        started = time.perf_counter()
-        engine_run = team.run(task, rounds=args.rounds, cache=False, progress=False)
-        rows["(c) engine"] = (time.perf_counter() - started, generated(engine_run))
-        unshared = al.topologies.load("star", n_agents=args.agents, model=plain)
-        started = time.perf_counter()
-        unshared_run = unshared.run(task, rounds=args.rounds, cache=False, progress=False)
-        rows["(c) no prefix cache"] = (time.perf_counter() - started, generated(unshared_run))
-        _empty_prefix_cache(llm)
-        with tempfile.TemporaryDirectory() as folder:
-            started = time.perf_counter()
-            cached = team.run(task, rounds=args.rounds, cache=Path(folder) / "calls.sqlite", progress=False)
-            computed = sum(m.usage.completion_tokens for m in cached.records if not m.cached)
-            rows["(c) engine, fresh cache"] = (time.perf_counter() - started, computed)
-    if "b" in arms:
-        plain_team = al.topologies.load("star", n_agents=args.agents, model=plain)
-        started = time.perf_counter()
-        tokens = 0
-        for item in task.items:  # one item at a time: each engine step is one layer of that item
-            one = replace(task, items=[item])
-            tokens += generated(plain_team.run(one, rounds=args.rounds, cache=False, progress=False))
-        rows["(b) per layer"] = (time.perf_counter() - started, tokens)
-    if "a" in arms:
-        slow = al.topologies.load("star", n_agents=args.agents, model=OneByOne(respond=str, inner=plain))
-        started = time.perf_counter()
-        run = slow.run(task, rounds=args.rounds, cache=False, progress=False)
-        rows["(a) one by one"] = (time.perf_counter() - started, generated(run))
-    if "flat" in arms and engine_run is not None:
-        prompts = [_prompt_ids(llm, m.prompt) for m in engine_run.records]
-        started = time.perf_counter()
+        runs["c"] = team.run(task, rounds=args.rounds, cache=False, progress=False)
+        return generated(runs["c"])
+
+    def no_prefix_cache() -> int:
+        return generated(star(plain).run(task, rounds=args.rounds, cache=False, progress=False))
+
+    def per_layer() -> int:
+        plain_team = star(plain)  # one item at a time: each engine step is one layer of that item
+        return sum(
+            generated(
+                plain_team.run(replace(task, items=[item]), rounds=args.rounds, cache=False, progress=False)
+            )
+            for item in task.items
+        )
+
+    def one_by_one() -> int:
+        return generated(
+            star(OneByOne(respond=str, inner=plain)).run(
+                task, rounds=args.rounds, cache=False, progress=False
+            )
+        )
+
+    def flat() -> int:  # the flat list is the engine's calls
+        prompts = [_prompt_ids(llm, m.prompt) for m in runs["c"].records]
         outputs = llm.hf_model.generate_batch(
             inputs=prompts,
             generation_config=_greedy(llm),
             continuous_batching_config=llm.continuous_batching_config(),
             progress_bar=False,
         )
-        rows["flat generate_batch"] = (
-            time.perf_counter() - started,
-            sum(len(o.generated_tokens) for o in outputs.values()),
-        )
+        return sum(len(o.generated_tokens) for o in outputs.values())
 
+    measures = {
+        "c": ("(c) engine", engine),
+        "c0": ("(c0) no prefix cache", no_prefix_cache),
+        "b": ("(b) per layer", per_layer),
+        "a": ("(a) one by one", one_by_one),
+        "flat": ("flat generate_batch", flat),
+    }
+    unknown = [arm for arm in arms if arm not in measures]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join(measures)}")
+    if "flat" in arms and ("c" not in arms or arms.index("c") > arms.index("flat")):
+        parser.error("the flat arm replays the engine's calls: put c before it")
+    rows: dict[str, tuple[float, int]] = {}
+    for arm in arms:  # in the order given; an arm named twice is timed twice (drift on a shared machine)
+        name, measure = measures[arm]
+        name = name if name not in rows else f"{name}, again"
+        started = time.perf_counter()
+        tokens = measure()
+        rows[name] = (time.perf_counter() - started, tokens)
+
+    engine_run = runs.get("c")
     if engine_run is not None:
         prompt_tokens = sum(m.usage.prompt_tokens for m in engine_run.records)
         served = sum(m.usage.cached_tokens for m in engine_run.records)

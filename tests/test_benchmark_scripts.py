@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
@@ -18,3 +20,32 @@ def test_memory_benchmark_runs_and_reports_each_size():
     rows = [line.split() for line in out.splitlines() if line.strip()[:2].isdigit()]
     assert [(r[0], r[1]) for r in rows] == [("20", "200"), ("40", "400")]
     assert all(float(r[2]) > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_reports_each_arm_against_one_by_one():
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "throughput.py"),
+            "--items",
+            "2",
+            "--agents",
+            "3",
+            "--rounds",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--arms",
+            "a,c,c0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    rows = {line[:22].strip(): line[22:].split() for line in out.splitlines() if line.startswith("(")}
+    assert set(rows) == {"(c) engine", "(c0) no prefix cache", "(a) one by one"}
+    assert rows["(a) one by one"][3] == "1.00"  # the ratio column divides by arm (a)
+    served = int(out.split("the prefix cache served ")[1].split()[0].replace(",", ""))
+    assert served > 0  # round 2 rereads round 1's prompt start

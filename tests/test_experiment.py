@@ -273,3 +273,21 @@ def test_preset_task_needs_a_task_with_its_own_graph(tmp_path):
     config = {**CONFIG, "topologies": [{"preset": "task"}]}
     with pytest.raises(ValueError, match="needs a task that brings its own graph"):
         Experiment.from_dict(config).run(tmp_path, progress=False)
+
+
+def test_model_settings_reach_the_local_model(tmp_path, monkeypatch):
+    seen: dict = {}
+
+    def default(**settings):
+        seen.update(settings)
+        return al.models.ScriptedChatModel(respond=lambda messages: "The answer is 24")
+
+    monkeypatch.setattr(al.models, "default", default)
+    config = CONFIG | {
+        "model": {"kind": "default", "max_new_tokens": 32, "prefix_cache_mib": 0},
+        "seeds": [0],
+    }
+    Experiment.from_dict(config).run(tmp_path, progress=False)
+    assert seen["max_new_tokens"] == 32 and seen["prefix_cache_mib"] == 0
+    with pytest.raises(ValueError, match="prefix_cache_mib"):
+        Experiment.from_dict(CONFIG | {"model": {"kind": "default", "prefix_cache_mib": -1}})
