@@ -182,8 +182,7 @@ class LocalChatModel(InProcessChatModel):
 
     @torch.inference_mode()
     def _generate_padded(self, prompts: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
-        tok, model = self._tokenizer, self._model
-        eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
+        tok, model, eos = self._tokenizer, self._model, self.eos_tokens()
         started = time.perf_counter()
         if self.temperature > 0 or stop:
             batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
@@ -200,20 +199,11 @@ class LocalChatModel(InProcessChatModel):
 
     def _generate_continuous(self, prompts: list[list[int]]) -> list[AIMessage]:
         """All prompts at once through transformers' ``generate_batch`` (greedy)."""
-        from transformers import GenerationConfig
-
-        tok, model = self._tokenizer, self._model
-        eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
-        config = GenerationConfig(
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            eos_token_id=sorted(eos),
-            pad_token_id=tok.pad_token_id,
-        )
+        model, eos = self._model, self.eos_tokens()
         started = time.perf_counter()
         outputs = model.generate_batch(
             inputs=prompts,
-            generation_config=config,
+            generation_config=self.greedy_generation_config(),
             continuous_batching_config=self.continuous_batching_config(),
             progress_bar=False,
         )
@@ -226,6 +216,21 @@ class LocalChatModel(InProcessChatModel):
             )
         rows = [list(outputs[f"req_{i}"].generated_tokens) for i in range(len(prompts))]
         return [self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, rows, strict=True)]
+
+    def eos_tokens(self) -> set[int]:
+        """Tokens that end a reply: the model's generation config's and the tokenizer's."""
+        return set(_as_list(self._model.generation_config.eos_token_id)) | {self._tokenizer.eos_token_id}
+
+    def greedy_generation_config(self) -> Any:
+        """transformers' settings for greedy decoding through continuous batching."""
+        from transformers import GenerationConfig
+
+        return GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            eos_token_id=sorted(self.eos_tokens()),
+            pad_token_id=self._tokenizer.pad_token_id,
+        )
 
     def continuous_batching_config(self) -> Any:
         """Pages of ``prefix_block_tokens``: transformers shares only whole pages between requests, and
@@ -284,19 +289,11 @@ class GenerationStream:
     """Calls in, finished calls out, over one ``ContinuousBatchingManager``; ``close()`` stops it."""
 
     def __init__(self, llm: LocalChatModel) -> None:
-        from transformers import GenerationConfig
-
         self.llm = llm
-        model, tok = llm.hf_model, llm.tokenizer
-        self.eos = set(_as_list(model.generation_config.eos_token_id)) | {tok.eos_token_id}
-        config = GenerationConfig(
-            max_new_tokens=llm.max_new_tokens,
-            do_sample=False,
-            eos_token_id=sorted(self.eos),
-            pad_token_id=tok.pad_token_id,
-        )
-        self.manager = model.init_continuous_batching(
-            generation_config=config, continuous_batching_config=llm.continuous_batching_config()
+        self.eos = llm.eos_tokens()
+        self.manager = llm.hf_model.init_continuous_batching(
+            generation_config=llm.greedy_generation_config(),
+            continuous_batching_config=llm.continuous_batching_config(),
         )
         self.manager.start()
         self.prompts: dict[str, list[int]] = {}
