@@ -163,6 +163,53 @@ def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts, block_toke
         assert reused_again == [(len(p) - 1) // block_tokens * block_tokens for p in prompts]
 
 
+def test_greedy_decoding_past_the_spare_columns_matches_generate(parts):
+    """Replies longer than the cache's spare columns (64) make it grow mid-decode; rows still
+    decode as each prompt alone."""
+    model, tok = parts
+    prompts = [tok(f"Count: {'1 ' * n}", add_special_tokens=False)["input_ids"] for n in (3, 20, 41)]
+    got, _ = greedy_dropping_finished(model, prompts, {tok.eos_token_id}, 90)
+    for prompt, row in zip(prompts, got, strict=True):
+        alone = model.generate(
+            torch.tensor([prompt]), max_new_tokens=90, do_sample=False, pad_token_id=tok.pad_token_id
+        )[0, len(prompt) :].tolist()
+        assert row == alone[: _completion_length(alone, {tok.eos_token_id}, tok.pad_token_id)]
+    assert max(len(row) for row in got) > 64  # the cache did grow
+
+
+def test_a_sliding_window_model_decodes_as_generate_does():
+    """Sliding-window layers keep only their window, which the greedy decoder's packing does not
+    model; such models go through transformers' generate instead, and stay correct."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        use_sliding_window=True,
+        sliding_window=8,
+        max_window_layers=0,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny-sliding", max_new_tokens=10)
+    assert llm.prefix_cache is None
+    replies = llm.batch(CONVERSATIONS)
+    for conversation, reply in zip(CONVERSATIONS, replies, strict=True):
+        ids = tok(llm._template(conversation), add_special_tokens=False)["input_ids"]
+        alone = model.generate(
+            torch.tensor([ids]), max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id
+        )[0, len(ids) :].tolist()
+        end = _completion_length(alone, {tok.eos_token_id}, tok.pad_token_id)
+        assert reply.content == tok.decode(alone[:end], skip_special_tokens=True).strip()
+
+
 def test_length_buckets_keep_padding_small():
     lengths = [30, 200, 31, 180, 35, 29, 190]
     buckets = length_buckets(lengths)

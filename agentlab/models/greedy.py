@@ -35,9 +35,10 @@ def length_buckets(lengths: list[int], waste: float = 0.1) -> list[list[int]]:
 
 
 def prefill(
-    model: Any, prompts: list[list[int]], prefix_cache: PrefixCache | None = None
+    model: Any, prompts: list[list[int]], prefix_cache: PrefixCache | None = None, spare: int = 32
 ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-    """Read prompts in length buckets, then join their KV caches into one left-padded batch.
+    """Read prompts in length buckets, then pack their KV caches into one left-padded batch with
+    ``spare`` columns for new tokens (``decode_cache.pack``).
 
     With a ``prefix_cache``, each prompt's longest cached prefix is not read again, and a prefix that
     several prompts of this batch share beyond the cache (agents reading the same question) is read
@@ -45,32 +46,19 @@ def prefill(
     batch row, the position of each row's next token, each row's last logits, and how many prompt
     tokens of each prompt came from the cache.
     """
-    from transformers import DynamicCache
+    from agentlab.models.decode_cache import pack
 
     if prefix_cache is not None:
         shared = _shared_prefixes(prompts, prefix_cache)
         if shared:
             _read(model, shared, prefix_cache)
     parts, reused = _read(model, prompts, prefix_cache)
-    width = max(part.mask.shape[1] for part in parts)
-
-    def left_pad(tensor: torch.Tensor) -> torch.Tensor:  # pad the sequence axis (-2) at its start
-        return F.pad(tensor, (0, 0, width - tensor.shape[-2], 0))
-
-    layers = [
-        (
-            torch.cat([left_pad(p.cache.layers[i].keys) for p in parts]),
-            torch.cat([left_pad(p.cache.layers[i].values) for p in parts]),
-        )
-        for i in range(len(parts[0].cache.layers))
-    ]
-    joined = DynamicCache(ddp_cache_data=layers, config=model.config)
-    joined_mask = torch.cat([F.pad(p.mask, (width - p.mask.shape[1], 0)) for p in parts])
-    device = joined_mask.device
+    cache, mask = pack([p.cache for p in parts], [p.mask for p in parts], spare)
+    device = mask.device
     order = torch.tensor([r for p in parts for r in p.rows], device=device)
     next_position = torch.tensor([len(prompts[r]) for r in order.tolist()], device=device)
     logits = torch.cat([p.logits for p in parts])
-    return joined, joined_mask, order, next_position, logits, reused
+    return cache, mask, order, next_position, logits, reused
 
 
 @dataclass(slots=True)
@@ -195,7 +183,9 @@ def greedy_dropping_finished(
     be alone: same positions, padding masked out, argmax of its own logits. Returns each prompt's
     new tokens and how many of its prompt tokens the prefix cache served.
     """
-    cache, mask, rows, next_position, logits, reused = prefill(model, prompts, prefix_cache)
+    cache, mask, rows, next_position, logits, reused = prefill(
+        model, prompts, prefix_cache, spare=min(max_new_tokens, 64)
+    )
     generated: list[list[int]] = [[] for _ in range(len(rows))]
     for step in range(max_new_tokens):
         tokens = logits.argmax(-1)

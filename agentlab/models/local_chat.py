@@ -13,7 +13,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.in_process import InProcessChatModel
-from agentlab.models.prefix_cache import PrefixCache, supports_prefix_cache
+from agentlab.models.prefix_cache import PrefixCache
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
@@ -56,6 +56,7 @@ class LocalChatModel(InProcessChatModel):
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
     _prefix_cache: PrefixCache | None = PrivateAttr(default=None)
+    _full_attention_only: bool = PrivateAttr(default=False)
 
     @classmethod
     def from_pretrained(
@@ -88,6 +89,8 @@ class LocalChatModel(InProcessChatModel):
         cls, model: Any, tokenizer: Any, *, model_name: str, **settings: Any
     ) -> LocalChatModel:
         """Wrap an already loaded transformers model and tokenizer."""
+        from agentlab.models.decode_cache import full_attention_only
+
         if tokenizer.chat_template is None:
             raise ValueError(
                 f"{model_name}: the tokenizer has no chat template; use an instruct/chat model "
@@ -99,7 +102,8 @@ class LocalChatModel(InProcessChatModel):
         model.eval()
         llm = cls(model_name=model_name, **settings)
         llm._model, llm._tokenizer = model, tokenizer
-        if llm.prefix_cache_mib > 0 and supports_prefix_cache(model):
+        llm._full_attention_only = full_attention_only(model)
+        if llm.prefix_cache_mib > 0 and llm._full_attention_only:
             llm._prefix_cache = PrefixCache(llm.prefix_block_tokens, llm.prefix_cache_mib * 2**20)
         return llm
 
@@ -184,7 +188,7 @@ class LocalChatModel(InProcessChatModel):
     def _generate_padded(self, prompts: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         tok, model, eos = self._tokenizer, self._model, self.eos_tokens()
         started = time.perf_counter()
-        if self.temperature > 0 or stop:
+        if self.temperature > 0 or stop or not self._full_attention_only:
             batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
             new_tokens, reused = self._generate_with_transformers(batch, stop), [0] * len(prompts)
         else:
@@ -266,7 +270,8 @@ class LocalChatModel(InProcessChatModel):
         return AIMessage(text, usage_metadata=usage, response_metadata=metadata)
 
     def _generate_with_transformers(self, batch: Any, stop: list[str] | None) -> list[list[int]]:
-        """Sampling and stop strings: ``model.generate`` on the padded batch."""
+        """Sampling, stop strings, and models with sliding-window or recurrent layers (which our
+        greedy decoder does not pack): ``model.generate`` on the padded batch."""
         tok = self._tokenizer
         sampling = self.temperature > 0
         options: dict[str, Any] = {

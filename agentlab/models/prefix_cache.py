@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -107,12 +106,3 @@ class PrefixCache:
     def clear(self) -> None:
         self._blocks.clear()
         self.bytes = 0
-
-
-def supports_prefix_cache(model: Any) -> bool:
-    """True when every layer keeps a plain full-attention cache (no sliding window, no state)."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
-    layers = DynamicCache(config=model.config).layers
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
