@@ -183,7 +183,7 @@ def main() -> None:
         prompts = [_prompt_ids(llm, m.prompt) for m in runs["c"].records]
         outputs = llm.hf_model.generate_batch(
             inputs=prompts,
-            generation_config=_greedy(llm),
+            generation_config=llm.greedy_generation_config(),
             continuous_batching_config=llm.continuous_batching_config(),
             progress_bar=False,
         )
@@ -241,19 +241,6 @@ def _prompt_ids(llm: LocalChatModel, prompt: tuple[tuple[str, str], ...]) -> lis
 
     messages = [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in prompt]
     return llm.tokenizer(llm._template(messages), add_special_tokens=False)["input_ids"]
-
-
-def _greedy(llm: LocalChatModel) -> Any:
-    from transformers import GenerationConfig
-
-    model = llm.hf_model
-    eos = model.generation_config.eos_token_id
-    return GenerationConfig(
-        max_new_tokens=llm.max_new_tokens,
-        do_sample=False,
-        eos_token_id=eos,
-        pad_token_id=llm.tokenizer.pad_token_id,
-    )
 
 
 if __name__ == "__main__":

@@ -315,6 +315,19 @@ def test_continuous_batching_shares_prompt_prefixes(parts, monkeypatch):
     assert matched[0] == 0 and min(matched[1:]) >= 48  # the shared start, in whole 8-token pages
 
 
+def test_pages_are_a_multiple_of_256_tokens_only_where_flash_attention_2_will_run(parts, monkeypatch):
+    import transformers.utils
+
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny", prefix_block_tokens=32)
+    assert llm.continuous_batching_config().page_size == 32  # sdpa on the CPU: no flash attention
+    monkeypatch.setattr(transformers.utils, "is_flash_attn_2_available", lambda **_: True)
+    monkeypatch.setattr(transformers.utils, "is_flash_attn_3_available", lambda **_: False)
+    assert llm.continuous_batching_config().page_size == 256  # transformers would switch to FA2
+    monkeypatch.setattr(transformers.utils, "is_flash_attn_3_available", lambda **_: True)
+    assert llm.continuous_batching_config().page_size == 32  # FA3 is preferred and takes any page
+
+
 def test_streamed_calls_use_the_call_cache(parts, tmp_path):
     from agentlab.engine import Engine
 

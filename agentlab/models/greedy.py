@@ -134,13 +134,11 @@ def _match(prefix_cache: PrefixCache | None, ids: list[int]) -> tuple[int, torch
 def _store(
     prefix_cache: PrefixCache, cache: Any, prompts: list[list[int]], starts: list[int], past: int, width: int
 ) -> None:
-    keys = torch.stack([layer.keys for layer in cache.layers])  # (layers, rows, heads, past + width, dim)
-    values = torch.stack([layer.values for layer in cache.layers])
     for k, (ids, start) in enumerate(zip(prompts, starts, strict=True)):
         if len(ids) // prefix_cache.block_tokens <= start // prefix_cache.block_tokens:
             continue  # no new whole block
         rest = slice(past + width - (len(ids) - start), past + width)
-        kv = torch.stack([keys[:, k, :, rest], values[:, k, :, rest]], dim=1)
+        kv = torch.stack([torch.stack([x.keys[k, :, rest], x.values[k, :, rest]]) for x in cache.layers])
         prefix_cache.store(ids, kv, start)
 
 

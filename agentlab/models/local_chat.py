@@ -238,10 +238,15 @@ class LocalChatModel(InProcessChatModel):
 
     def continuous_batching_config(self) -> Any:
         """Pages of ``prefix_block_tokens``: transformers shares only whole pages between requests, and
-        its default page (256 tokens) is longer than most shared prefixes of a multi-agent run."""
+        its default page (256 tokens) is longer than most shared prefixes of a multi-agent run. Where
+        FlashAttention 2 will run, pages are rounded up to a multiple of 256 tokens, the only sizes
+        its paged decoding kernel takes (FlashAttention 3 takes any)."""
         from transformers import ContinuousBatchingConfig
 
-        return ContinuousBatchingConfig(page_size=self.prefix_block_tokens)
+        page = self.prefix_block_tokens
+        if _flash_attention_2_will_run(self._model):
+            page = -(-page // 256) * 256
+        return ContinuousBatchingConfig(page_size=page)
 
     def open_stream(self) -> GenerationStream:
         """A running continuous batch that takes calls one by one and gives each back as soon as it
@@ -372,3 +377,18 @@ def _completion_length(row: list[int], eos: set[int], pad: int) -> int:
         while end and row[end - 1] == pad:
             end -= 1
     return end
+
+
+def _flash_attention_2_will_run(model: Any) -> bool:
+    """Whether continuous batching will attend with FlashAttention 2: asked for by name, or the best
+    flash attention installed when transformers switches sdpa/eager to flash (3 first, then 2)."""
+    from transformers.utils import is_flash_attn_2_available, is_flash_attn_3_available
+
+    asked = str(model.config._attn_implementation or "")
+    if "flash" in asked or asked == "paged|eager":
+        return "flash_attention_2" in asked
+    return (
+        getattr(model, "_supports_flash_attn", False)
+        and is_flash_attn_2_available(kernels_fallback_ok=True)
+        and not is_flash_attn_3_available(kernels_fallback_ok=True)
+    )
