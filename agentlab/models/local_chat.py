@@ -24,7 +24,8 @@ class LocalChatModel(InProcessChatModel):
     ``batch`` (langchain-core's call for many inputs) decodes chunks of ``batch_size``
     conversations, sorted by length; greedy chunks go through ``greedy_dropping_finished`` (prompts
     read in length buckets, prefixes read before served from the prefix cache, rows leaving as they
-    end), sampling and stop strings through ``generate``. Greedy calls with identical prompts in one
+    end, new keys and values written in place), sampling, stop strings and models with
+    sliding-window layers through ``generate``. Greedy calls with identical prompts in one
     ``batch`` are decoded once. Token counts are exact: prompt tokens are the unpadded prompt (those
     the prefix cache served are reported as ``cache_read``), completion tokens run up to and
     including the end-of-sequence token. Greedy by default; with ``temperature > 0`` it samples,
