@@ -1,7 +1,7 @@
 import pytest
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
-from tiny_model import tiny_llama, tiny_tokenizer
+from tiny_model import tiny_llama, tiny_sliding_window_qwen2, tiny_tokenizer
 
 import agentlab as al
 from agentlab.models.greedy import greedy_dropping_finished, length_buckets
@@ -180,24 +180,8 @@ def test_greedy_decoding_past_the_spare_columns_matches_generate(parts):
 def test_a_sliding_window_model_decodes_as_generate_does():
     """Sliding-window layers keep only their window, which the greedy decoder's packing does not
     model; such models go through transformers' generate instead, and stay correct."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     tok = tiny_tokenizer()
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        use_sliding_window=True,
-        sliding_window=8,
-        max_window_layers=0,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    model = Qwen2ForCausalLM(config).eval()
+    model = tiny_sliding_window_qwen2(tok)
     llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny-sliding", max_new_tokens=10)
     assert llm.prefix_cache is None
     replies = llm.batch(CONVERSATIONS)

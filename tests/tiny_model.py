@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 CORPUS = [
     "Ana has 12 apples. She gets 7 more apples. How many apples does Ana have now? The answer is 19.",
@@ -35,17 +35,29 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return wrapped
 
 
+def _shape(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 512,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
 def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+    return LlamaForCausalLM(LlamaConfig(**_shape(tokenizer))).eval()
+
+
+def tiny_sliding_window_qwen2(tokenizer: PreTrainedTokenizerFast, window: int = 8) -> Qwen2ForCausalLM:
+    """Every layer attends to the last ``window`` tokens only."""
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        **_shape(tokenizer), use_sliding_window=True, sliding_window=window, max_window_layers=0
     )
-    return LlamaForCausalLM(config).eval()
+    return Qwen2ForCausalLM(config).eval()
