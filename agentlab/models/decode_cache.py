@@ -13,13 +13,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers.cache_utils import Cache, DynamicLayer
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
 
 def full_attention_only(model: Any) -> bool:
     """True when every layer keeps a plain full-attention cache (no sliding window, no state)."""
-    from transformers import DynamicCache
-
     layers = DynamicCache(config=model.config).layers
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
