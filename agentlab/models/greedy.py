@@ -35,7 +35,7 @@ def length_buckets(lengths: list[int], waste: float = 0.1) -> list[list[int]]:
 
 
 def prefill(
-    model: Any, prompts: list[list[int]], prefix_cache: PrefixCache | None = None, spare: int = 32
+    model: Any, prompts: list[list[int]], prefix_cache: PrefixCache | None, spare: int
 ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """Read prompts in length buckets, then pack their KV caches into one left-padded batch with
     ``spare`` columns for new tokens (``decode_cache.pack``).
