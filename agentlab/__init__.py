@@ -11,11 +11,12 @@
 from agentlab import models, tasks, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
-from agentlab.engine import AgentCallError, Budget
+from agentlab.engine import AgentCallError
 from agentlab.experiment import Experiment
 from agentlab.graph import CommGraph, FinalAgent, MajorityVote
 from agentlab.message import Message, Usage
 from agentlab.run import ItemResult, Run
+from agentlab.settings import Budget, RunSettings
 from agentlab.tasks.task import Item, Task
 from agentlab.team import Team
 from agentlab.views.compare import compare
@@ -35,6 +36,7 @@ __all__ = [
     "MajorityVote",
     "Message",
     "Run",
+    "RunSettings",
     "Task",
     "Team",
     "Usage",

@@ -13,7 +13,7 @@ DEMO_TOPOLOGIES = (("single", 1, 1), ("chain", 3, 1), ("star", 4, 1), ("debate",
 def demo(n: int, out: Path, max_new_tokens: int, temperature: float, seed: int, cache: bool) -> int:
     """Compare preset topologies on arithmetic with the embedded model; print a table, write a report."""
     import agentlab as al
-    from agentlab.run import text_table, write_report
+    from agentlab.views.report import text_table, write_report
 
     print(f"Loading the embedded model ({al.models.embedded.NAME}); the first load converts it (~30 s)...")
     llm = al.models.default(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
@@ -47,13 +47,13 @@ def run_experiment(path: Path, root: Path) -> int:
 def report(folder: Path, rescore: bool) -> int:
     import json
 
-    from agentlab.experiment import load_runs, summarize, write_atomic
-    from agentlab.run import text_table, write_report
+    from agentlab.experiment import RunFolder, load_runs, summarize
+    from agentlab.views.report import text_table, write_report
 
     runs = load_runs(folder, rescore=rescore)
     print(text_table(list(runs.values())))
     if rescore:
-        write_atomic(folder / "metrics.json", json.dumps(summarize(runs), indent=2, default=str))
+        RunFolder(folder).write("metrics.json", json.dumps(summarize(runs), indent=2, default=str))
         print(f"\nRescored from records: {folder / 'metrics.json'}")
     path = write_report(list(runs.values()), folder / "report.html", title=folder.name)
     print(f"Report: {path}")
@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser("list", help="list run folders")
     p.add_argument("--root", type=Path, default=Path("runs"))
     args = parser.parse_args(argv)
+    from agentlab.experiment.folder import FolderInUse
+
     try:
         if args.command == "demo":
             return demo(args.n, args.out, args.max_new_tokens, args.temperature, args.seed, not args.no_cache)
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("report", "rescore"):
             return report(args.folder, rescore=args.command == "rescore")
         return list_runs(args.root)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FolderInUse) as error:
         print(f"agentlab {args.command}: {error}", file=sys.stderr)
         return 2
 

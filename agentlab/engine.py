@@ -19,7 +19,9 @@ from agentlab.agent import Agent
 from agentlab.cache import CallCache, ModelIdentity
 from agentlab.graph import CommGraph, EachAgent, FinalAgent
 from agentlab.message import Message, Usage
+from agentlab.protocols import GenerationStream, StreamingModel
 from agentlab.run import ItemResult, Run
+from agentlab.settings import RunSettings
 from agentlab.tasks.task import Item, Task
 
 if TYPE_CHECKING:
@@ -28,29 +30,6 @@ if TYPE_CHECKING:
 
 class AgentCallError(RuntimeError):
     """A model call failed and the run was asked to fail fast."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits on what a run may spend; reaching one stops the run cleanly after the current step.
-
-    Tokens and calls count what the model computed for this run, in earlier (resumed) sessions
-    too; cache hits are free. Seconds count this session only.
-    """
-
-    max_tokens: int | None = None
-    max_calls: int | None = None
-    max_seconds: float | None = None
-
-    def exceeded(self, tokens: int, calls: int, seconds: float) -> str | None:
-        for name, used, limit in (
-            ("max_tokens", tokens, self.max_tokens),
-            ("max_calls", calls, self.max_calls),
-            ("max_seconds", seconds, self.max_seconds),
-        ):
-            if limit is not None and used >= limit:
-                return f"budget {name}={limit} reached ({used:g} used)"
-        return None
 
 
 @dataclass(frozen=True)
@@ -111,6 +90,69 @@ class _Wiring:
         return len(self.agents) * self.rounds
 
 
+class _ItemState:
+    """One item in flight: its texts so far [round][agent], how many calls each call still waits
+    on, and how many calls it has left."""
+
+    __slots__ = ("calls_left", "index", "item", "pending", "prompt", "texts", "wiring")
+
+    def __init__(self, index: int, item: Item, wiring: _Wiring, prompt: str | None) -> None:
+        self.index, self.item, self.wiring = index, item, wiring
+        self.prompt = prompt  # the task prompt, when every agent is shown the same one
+        self.texts: list[list[str | None]] = [[None] * len(wiring.agents) for _ in range(wiring.rounds)]
+        self.pending = [row[:] for row in wiring.waits_on]
+        self.calls_left = wiring.calls
+
+    def first_calls(self) -> list[Call]:
+        return [(self.index, 0, a) for a in range(len(self.wiring.agents)) if not self.pending[0][a]]
+
+    def site(self, r: int, a: int) -> tuple[str, int, str]:
+        """(item id, round, agent): where a call sits, as records and the cache name it."""
+        return (self.item.id, r, self.wiring.graph.agents[a])
+
+    def conversation(self, task: Task, r: int, a: int) -> list[BaseMessage]:
+        w, texts = self.wiring, self.texts
+        names, me = w.graph.agents, w.graph.agents[a]
+        heard = [(names[u], texts[r - 1][u]) for u in w.hears_before[a]] if r else []
+        heard += [(names[u], texts[r][u]) for u in w.hears_now[a]]
+        heard = [(name, task.heard(text, name, me)) for name, text in heard if text]
+        heard = [(name, text) for name, text in heard if text]  # a failed or empty call says nothing
+        prompt = self.prompt if self.prompt is not None else task.prompt_for(self.item, me, r, w.rounds)
+        return w.agents[a].prompt(prompt, heard, r)
+
+    def message(self, r: int, a: int, convo: list[BaseMessage], reply: _Reply, step: int) -> Message:
+        self.texts[r][a] = reply.content
+        return Message(
+            self.wiring.graph.agents[a],
+            self.wiring.receivers[r][a],
+            r,
+            reply.content,
+            self.item.id,
+            step,
+            reply.usage,
+            reply.latency,
+            reply.cached,
+            reply.error,
+            reply.model,
+            tuple((m.type, str(m.content)) for m in convo),
+        )
+
+    def complete(self, r: int, a: int) -> list[Call] | None:
+        """Marks a call done: the calls it releases, or None when it was the item's last."""
+        self.calls_left -= 1
+        if not self.calls_left:
+            return None
+        released = []
+        for r2, b in self.wiring.releases[(r, a)]:
+            self.pending[r2][b] -= 1
+            if not self.pending[r2][b]:
+                released.append((self.index, r2, b))
+        return released
+
+    def last_round(self) -> dict[str, str | None]:
+        return dict(zip(self.wiring.graph.agents, self.texts[-1], strict=True))
+
+
 class Engine:
     """Runs a team over all items of a task, one dependency-ordered step at a time.
 
@@ -126,48 +168,31 @@ class Engine:
         team: Team,
         task: Task,
         rounds: int | None = 1,
+        settings: RunSettings | None = None,
         *,
         cache: CallCache | None = None,
-        fail_fast: bool = False,
         progress: bool = True,
-        max_concurrency: int | None = None,
-        budget: Budget | None = None,
         prior: Mapping[tuple[str, int, str], Message] | None = None,
         on_message: Callable[[Message], None] = lambda message: None,
         on_result: Callable[[ItemResult], None] = lambda result: None,
-        retries: int = 2,
-        retry_backoff: float = 1.0,
-        timeout: float | None = None,
-        window: int | None = None,
         keep_records: bool = True,
-        stream: bool | None = None,
     ) -> None:
-        """``stream``: feed calls one by one into a running continuous batch and release follow-up
-        calls the moment their inputs end, instead of step by step (None: when the model can, i.e.
-        one local model with continuous batching on a GPU). Streamed records are in completion
-        order, so their steps depend on timing. ``window``: at most this many items in flight; a
-        finished item lets the next one in (bounds memory and batch size on huge tasks).
-        ``keep_records=False``: messages go only to ``on_message`` (a run folder on disk), not into
-        the returned run.
-        ``timeout``: seconds one ``model.batch`` may take; past it, its calls fail with a
-        ``TimeoutError`` (transient, so retried) and the run goes on without waiting for them. When
-        streaming: seconds without any call finishing; past it, every call in flight fails (not
-        retried, as the batch that holds them is stuck).
-        ``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
+        """``rounds``: None takes each item's rounds from the task (``task.rounds_for``), else 1.
+        ``settings``: retries, time-outs, window, streaming, budget (``RunSettings``). Streamed
+        records are in completion order, so their steps depend on timing.
         ``prior``: messages of an earlier, interrupted run, keyed by (item id, round, agent);
         those calls are replayed, not made again. ``on_message`` sees each new message as it is
-        made, ``on_result`` each item as soon as its last call is done."""
+        made, ``on_result`` each item as soon as its last call is done.
+        ``keep_records=False``: messages go only to ``on_message`` (a run folder on disk), not into
+        the returned run."""
         if rounds is not None and rounds < 1:
             raise ValueError(f"rounds must be at least 1; got {rounds}")
         self.team, self.task, self.rounds = team, task, rounds
-        self.cache, self.fail_fast, self.progress = cache, fail_fast, progress
-        self.max_concurrency, self.budget = max_concurrency, budget
+        self.settings = settings if settings is not None else RunSettings()
+        self.cache, self.progress = cache, progress
         self.prior = dict(prior or {})
         self.on_message, self.on_result = on_message, on_result
-        self.retries, self.retry_backoff, self.timeout = retries, retry_backoff, timeout
-        if window is not None and window < 1:
-            raise ValueError(f"window must be at least 1 item; got {window}")
-        self.window, self.keep_records, self.stream = window, keep_records, stream
+        self.keep_records = keep_records
         self.model_seconds = 0.0
         self._wirings: dict[tuple[CommGraph, int], _Wiring] = {}
 
@@ -181,34 +206,28 @@ class Engine:
 
     def run(self) -> Run:
         started = time.perf_counter()
+        settings = self.settings
         items = list(self.task.items)
         wiring = [self.wiring(item) for item in items]
         same_prompt = type(self.task).prompt_for is Task.prompt_for
-        # per item in flight: its task prompt (when all agents share one), its texts [round][agent],
-        # and how many calls each call still waits on
-        prompts: dict[int, str | None] = {}
-        texts: dict[int, list[list[str | None]]] = {}
-        pending: dict[int, list[list[int]]] = {}
-        calls_left = [w.calls for w in wiring]
+        live: dict[int, _ItemState] = {}
         admitted = 0
 
         def admit(count: int) -> list[Call]:
             nonlocal admitted
-            fresh = []
+            fresh: list[Call] = []
             for i in range(admitted, min(len(items), admitted + count)):
-                w = wiring[i]
-                prompts[i] = self.task.prompt(items[i]) if same_prompt else None
-                texts[i] = [[None] * len(w.agents) for _ in range(w.rounds)]
-                pending[i] = [row[:] for row in w.waits_on]
-                fresh += [(i, 0, a) for a in range(len(w.agents)) if not pending[i][0][a]]
+                prompt = self.task.prompt(items[i]) if same_prompt else None
+                live[i] = state = _ItemState(i, items[i], wiring[i], prompt)
+                fresh += state.first_calls()
             admitted = min(len(items), admitted + count)
             return fresh
 
-        ready = admit(self.window or len(items))
+        ready = admit(settings.window or len(items))
         records: list[Message] = []
         results: dict[int, ItemResult] = {}
         bar = tqdm(
-            total=sum(calls_left),
+            total=sum(w.calls for w in wiring),
             desc=f"{self.team.name} on {self.task.name}",
             unit="call",
             disable=not self.progress,
@@ -220,52 +239,31 @@ class Engine:
 
         def record(call: Call, convo: list[BaseMessage], reply: _Reply) -> Message:
             i, r, a = call
-            texts[i][r][a] = reply.content
-            kept = Message(
-                wiring[i].graph.agents[a],
-                wiring[i].receivers[r][a],
-                r,
-                reply.content,
-                items[i].id,
-                step,
-                reply.usage,
-                reply.latency,
-                reply.cached,
-                reply.error,
-                reply.model,
-                tuple((m.type, str(m.content)) for m in convo),
-            )
+            kept = live[i].message(r, a, convo, reply, step)
             self.on_message(kept)
             return kept
-
-        def conversation(call: Call) -> list[BaseMessage]:
-            i, r, a = call
-            return self._conversation(items[i], prompts[i], wiring[i], texts[i], r, a)
 
         try:
             while ready or inflight:
                 made: list[Message] = []
-                replayed = {
-                    c for c in ready if (items[c[0]].id, c[1], wiring[c[0]].graph.agents[c[2]]) in self.prior
-                }
+                replayed = {c for c in ready if live[c[0]].site(c[1], c[2]) in self.prior}
                 for i, r, a in sorted(replayed):
-                    prior = self.prior[(items[i].id, r, wiring[i].graph.agents[a])]
-                    texts[i][r][a] = prior.content
+                    prior = self.prior[live[i].site(r, a)]
+                    live[i].texts[r][a] = prior.content
                     made.append(prior)
+                fresh = [c for c in ready if c not in replayed]
                 if stream is None:  # one batch per model per step; the step ends when all its calls do
                     completed = ready
-                    for model, calls in self._by_model([c for c in ready if c not in replayed], wiring):
-                        conversations = [conversation(c) for c in calls]
-                        sites = [(items[i].id, r, wiring[i].graph.agents[a]) for i, r, a in calls]
+                    for model, calls in self._by_model(fresh, wiring):
+                        conversations = [live[i].conversation(self.task, r, a) for i, r, a in calls]
+                        sites = [live[i].site(r, a) for i, r, a in calls]
                         replies = self._call(model, conversations, sites)
                         made += [
                             record(c, v, y) for c, v, y in zip(calls, conversations, replies, strict=True)
                         ]
                 else:  # calls join the running batch now and come back one by one as they end
                     completed = sorted(replayed)
-                    for call, convo, reply in self._submit(
-                        stream, [c for c in ready if c not in replayed], conversation, items, wiring, inflight
-                    ):
+                    for call, convo, reply in self._submit(stream, fresh, live, inflight):
                         made.append(record(call, convo, reply))
                         completed.append(call)
                     if not completed and inflight:
@@ -274,19 +272,15 @@ class Engine:
                             completed.append(call)
                 released: list[Call] = []
                 for i, r, a in completed:
-                    calls_left[i] -= 1
-                    w = wiring[i]
-                    if not calls_left[i]:
-                        last = dict(zip(w.graph.agents, texts[i][-1], strict=True))
-                        results[i] = decide(w.graph, self.task, items[i], last)
+                    state = live[i]
+                    follow = state.complete(r, a)
+                    if follow is None:
+                        results[i] = decide(state.wiring.graph, self.task, state.item, state.last_round())
                         self.on_result(results[i])
-                        del prompts[i], texts[i], pending[i]  # a finished item holds no memory but its result
-                        released += admit(1) if self.window else []
-                        continue
-                    for r2, b in w.releases[(r, a)]:
-                        pending[i][r2][b] -= 1
-                        if not pending[i][r2][b]:
-                            released.append((i, r2, b))
+                        del live[i]  # a finished item holds no memory but its result
+                        released += admit(1) if settings.window else []
+                    else:
+                        released += follow
                 for message in made:
                     hits += message.cached
                     if not message.cached:
@@ -300,14 +294,17 @@ class Engine:
                 )
                 ready = sorted(released)
                 step += 1
-                if (ready or inflight) and self.budget:
-                    stopped = self.budget.exceeded(spent_tokens, spent_calls, time.perf_counter() - started)
+                if (ready or inflight) and settings.budget:
+                    stopped = settings.budget.exceeded(
+                        spent_tokens, spent_calls, time.perf_counter() - started
+                    )
                     if stopped:
                         break
         finally:
             bar.close()
             if stream is not None:
                 stream.close()  # calls still running after a budget stop are dropped, and redone on resume
+        fixed = self.team.graph if isinstance(self.team.graph, CommGraph) else None
         return Run(
             self.team.name,
             self.task.name,
@@ -318,43 +315,40 @@ class Engine:
             self.model_seconds,
             step,
             stopped,
-            graph=self.team.graph if isinstance(self.team.graph, CommGraph) else None,
-            graphs={}
-            if isinstance(self.team.graph, CommGraph)
-            else {it.id: w.graph for it, w in zip(items, wiring, strict=True)},
+            graph=fixed,
+            graphs={} if fixed is not None else {it.id: w.graph for it, w in zip(items, wiring, strict=True)},
             origin=self.team.origin,
         )
 
-    def _open_stream(self, wiring: list[_Wiring]) -> Any:
+    def _open_stream(self, wiring: list[_Wiring]) -> GenerationStream | None:
         """A generation stream when every agent shares one model that streams (continuous batching
         on a GPU, or forced), unless ``stream=False``; else None (step by step)."""
-        if self.stream is False:
+        if self.settings.stream is False:
             return None
         models = {id(agent.model): agent.model for w in wiring for agent in w.agents}
         model = next(iter(models.values()), None)
-        capable = len(models) == 1 and hasattr(model, "open_stream") and model.uses_continuous_batching()
-        if self.stream and not capable:
+        if not (len(models) == 1 and isinstance(model, StreamingModel) and model.uses_continuous_batching()):
+            model = None
+        if self.settings.stream and model is None:
             raise ValueError(
                 "stream=True needs every agent on one local model with continuous batching "
                 "(LocalChatModel(generation='continuous') or a GPU)"
             )
-        return model.open_stream() if capable else None
+        return model.open_stream() if model is not None else None
 
     def _submit(
         self,
-        stream: Any,
+        stream: GenerationStream,
         calls: list[Call],
-        conversation: Callable[[Call], list[BaseMessage]],
-        items: list[Item],
-        wiring: list[_Wiring],
+        live: Mapping[int, _ItemState],
         inflight: dict[str, tuple[Call, list[BaseMessage], str | None]],
     ) -> list[tuple[Call, list[BaseMessage], _Reply]]:
         """Cache hits come back at once; every other call joins the running batch."""
         identity = ModelIdentity.of(stream.llm)
         use_cache = self.cache is not None and identity.cacheable
-        convos = [conversation(c) for c in calls]
+        convos = [live[i].conversation(self.task, r, a) for i, r, a in calls]
         keys: list[str | None] = [
-            identity.key(v, (items[i].id, r, wiring[i].graph.agents[a])) if use_cache else None
+            identity.key(v, live[i].site(r, a)) if use_cache else None
             for (i, r, a), v in zip(calls, convos, strict=True)
         ]
         known = self._cached([k for k in keys if k]) if use_cache else {}
@@ -369,12 +363,12 @@ class Engine:
         return done
 
     def _collect(
-        self, stream: Any, inflight: dict[str, tuple[Call, list[BaseMessage], str | None]]
+        self, stream: GenerationStream, inflight: dict[str, tuple[Call, list[BaseMessage], str | None]]
     ) -> list[tuple[Call, list[BaseMessage], _Reply]]:
         """Wait for the running batch to finish at least one call; its replies, in call order."""
         started = time.perf_counter()
         try:
-            finished: list[tuple[str, Any]] = stream.collect(timeout=self.timeout)
+            finished = stream.collect(timeout=self.settings.timeout)
         except TimeoutError as error:  # not retried: the batch that holds them is stuck
             finished = [(name, error) for name in stream.cancel_all()]
         self.model_seconds += time.perf_counter() - started
@@ -397,18 +391,6 @@ class Engine:
             model = wiring[call[0]].agents[call[2]].model
             groups.setdefault(id(model), (model, []))[1].append(call)
         return list(groups.values())
-
-    def _conversation(
-        self, item: Item, task_prompt: str | None, w: _Wiring, texts: list[list[str | None]], r: int, a: int
-    ) -> list[BaseMessage]:
-        names, me = w.graph.agents, w.graph.agents[a]
-        heard = [(names[u], texts[r - 1][u]) for u in w.hears_before[a]] if r else []
-        heard += [(names[u], texts[r][u]) for u in w.hears_now[a]]
-        heard = [(name, self.task.heard(text, name, me)) for name, text in heard if text]
-        heard = [(name, text) for name, text in heard if text]  # a failed or empty call says nothing
-        if task_prompt is None:
-            task_prompt = self.task.prompt_for(item, me, r, w.rounds)
-        return w.agents[a].prompt(task_prompt, heard, r)
 
     def _call(
         self, model: BaseChatModel, conversations: list[list[BaseMessage]], sites: list[tuple[str, int, str]]
@@ -458,14 +440,14 @@ class Engine:
         """One ``model.batch``; calls that failed in a way that may pass are retried with backoff."""
         if not conversations:
             return []
-        config: RunnableConfig = {"max_concurrency": self.max_concurrency}
+        config: RunnableConfig = {"max_concurrency": self.settings.max_concurrency}
         started = time.perf_counter()
         outputs = self._batch_within_timeout(model, conversations, config)
-        for attempt in range(self.retries):
+        for attempt in range(self.settings.retries):
             failed = [j for j, out in enumerate(outputs) if isinstance(out, BaseException) and transient(out)]
             if not failed:
                 break
-            time.sleep(self.retry_backoff * 2**attempt)
+            time.sleep(self.settings.retry_backoff * 2**attempt)
             again = self._batch_within_timeout(model, [conversations[j] for j in failed], config)
             for j, out in zip(failed, again, strict=True):
                 outputs[j] = out
@@ -476,21 +458,22 @@ class Engine:
     def _batch_within_timeout(
         self, model: BaseChatModel, conversations: list[list[BaseMessage]], config: RunnableConfig
     ) -> list[Any]:
-        if self.timeout is None:
+        timeout = self.settings.timeout
+        if timeout is None:
             return model.batch(conversations, config, return_exceptions=True)
         # A thread cannot be killed: a hung call is abandoned (its thread finishes, or not, on its own).
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentlab-call")
         future = pool.submit(model.batch, conversations, config, return_exceptions=True)
         pool.shutdown(wait=False)
         try:
-            return future.result(timeout=self.timeout)
+            return future.result(timeout=timeout)
         except FutureTimeout:
-            error = TimeoutError(f"no reply within timeout={self.timeout:g} s")
+            error = TimeoutError(f"no reply within timeout={timeout:g} s")
             return [error] * len(conversations)
 
     def _reply(self, output: Any, latency: float, model: BaseChatModel) -> _Reply:
         if isinstance(output, BaseException):
-            if self.fail_fast:
+            if self.settings.fail_fast:
                 raise AgentCallError(f"model call failed: {output!r}") from output
             return _Reply(
                 "", Usage(), model_name(model), latency=latency, error=f"{type(output).__name__}: {output}"

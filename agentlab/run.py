@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,6 +131,7 @@ class Run:
         )
 
     def _repr_html_(self) -> str:
+        from agentlab.views.report import summary_table
         from agentlab.views.svg import edge_tokens, graph_svg
 
         drawing = ""
@@ -149,21 +149,9 @@ class Run:
 
     def to_html(self, path: str | Path) -> Path:
         """A self-contained HTML report: summary, tokens per agent, every item's transcript."""
+        from agentlab.views.report import write_report
+
         return write_report([self], path)
-
-
-_COLUMNS = (
-    "team",
-    "task",
-    "items",
-    "accuracy",
-    "ci95",
-    "tokens_per_item",
-    "calls",
-    "cache_hits",
-    "errors",
-    "wall_seconds",
-)
 
 
 def graph_from_messages(messages: Sequence[Message]) -> CommGraph:
@@ -177,103 +165,3 @@ def graph_from_messages(messages: Sequence[Message]) -> CommGraph:
             later = step_of.get((m.round, receiver), -1) > m.step
             (spatial if later else temporal).add((m.sender, receiver))
     return CommGraph(agents or ["?"], sorted(spatial), sorted(temporal))
-
-
-def summary_table(runs: Sequence[Run]) -> str:
-    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
-    rows = []
-    for run in runs:
-        s = run.summary()
-        s["accuracy"] = f"{s['accuracy']:.1%}"
-        s["ci95"] = f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}"
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(s[c]))}</td>" for c in _COLUMNS) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def text_table(runs: Sequence[Run]) -> str:
-    """The same summary as plain text, for terminals and logs."""
-    lines = []
-    for run in runs:
-        s = run.summary()
-        lo, hi = s["ci95"]
-        lines.append(
-            (
-                s["team"],
-                f"{s['accuracy']:.1%}",
-                f"{lo:.1%}–{hi:.1%}",
-                str(s["tokens_per_item"]),
-                str(s["calls"]),
-                str(s["cache_hits"]),
-                str(s["errors"]),
-                f"{s['wall_seconds']:.1f}",
-            )
-        )
-    header = ("team", "accuracy", "95% CI", "tokens/item", "calls", "cached", "errors", "seconds")
-    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*r) for r in [header, *lines])
-
-
-def report_html(runs: Sequence[Run], title: str | None = None) -> str:
-    """One self-contained page: the summary of every run, then each run's tokens and transcripts."""
-    esc = html.escape
-    title = title or ", ".join(f"{r.team} on {r.task}" for r in runs)
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em}"
-        "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}.msg{margin:.5em 0 .5em 1em}"
-    )
-    sections = "".join(_run_section(run) for run in runs)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-        f"<style>{style}</style></head><body><h1>{esc(title)}</h1>{summary_table(runs)}{sections}</body></html>"
-    )
-
-
-def write_report(runs: Sequence[Run], path: str | Path, title: str | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report_html(runs, title), encoding="utf-8")
-    return path
-
-
-REPORT_ITEMS = 200  # transcripts in a report; a 10,000-item run would make a page nobody opens
-
-
-def _run_section(run: Run) -> str:
-    esc = html.escape
-    agents = "".join(
-        f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
-        for a, u in run.usage_by_agent().items()
-    )
-    from agentlab.views.explorer import message_html
-    from agentlab.views.svg import edge_tokens, graph_svg
-
-    shown = {r.item_id for r in run.results[:REPORT_ITEMS]}
-    by_item: dict[str, list[Message]] = defaultdict(list)
-    for m in run.records:
-        if m.item_id in shown:
-            by_item[m.item_id].append(m)
-    items = []
-    for result in run.results[:REPORT_ITEMS]:
-        mark = "✔" if result.score >= 1 else "✘"
-        turns = "".join(message_html(m) for m in by_item[result.item_id])
-        items.append(
-            f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
-            f"reference {esc(str(result.reference))}</summary>{turns}</details>"
-        )
-    if run.graph is not None:
-        drawing = graph_svg(run.graph, edge_tokens(run.records), title="edge width: tokens carried")
-    elif run.results:
-        first = run.results[0].item_id
-        drawing = graph_svg(run.graph_of(first), edge_tokens(by_item[first]), title=f"graph of item {first}")
-    else:
-        drawing = ""
-    if len(run.results) > REPORT_ITEMS:
-        more = len(run.results) - REPORT_ITEMS
-        items.append(f"<p>… {more} more items: see results.jsonl and records.jsonl</p>")
-    return (
-        f"<h2>{esc(run.team)} on {esc(run.task)}</h2>{drawing}"
-        f"<h3>Tokens per agent</h3><table><tr><th>agent</th>"
-        f"<th>prompt</th><th>completion</th></tr>{agents}</table><h3>Items</h3>{''.join(items)}"
-    )

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
-from agentlab.engine import Budget, Engine
+from agentlab.engine import Engine
 from agentlab.graph import CommGraph, MajorityVote
+from agentlab.protocols import GraphDesigner
+from agentlab.registry import did_you_mean
 from agentlab.run import Run
+from agentlab.settings import RunSettings
 from agentlab.tasks.task import Item, Task
 
 GraphPolicy = Callable[[Item], CommGraph]
@@ -36,7 +40,7 @@ class Team:
     def __init__(
         self,
         agents: Sequence[Agent],
-        graph: CommGraph | GraphPolicy | None = None,
+        graph: CommGraph | GraphDesigner | GraphPolicy | None = None,
         *,
         model: BaseChatModel | None = None,
         name: str | None = None,
@@ -47,8 +51,13 @@ class Team:
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
             raise ValueError(f"agent names must be unique in a team; got {names}")
+        if isinstance(graph, GraphDesigner):  # a learner or a task that designs a graph per item
+            graph = graph.graph_for
         if graph is not None and not isinstance(graph, CommGraph) and not callable(graph):
-            raise TypeError(f"graph must be a CommGraph or a function item -> CommGraph; got {graph!r}")
+            raise TypeError(
+                f"graph must be a CommGraph, a GraphDesigner (with graph_for(item)) or a function "
+                f"item -> CommGraph; got {graph!r}"
+            )
         if graph is None:
             graph = CommGraph(names, decision=MajorityVote() if len(names) > 1 else None)
         if isinstance(graph, CommGraph) and list(graph.agents) != names:
@@ -103,28 +112,25 @@ class Team:
         rounds: int | None = None,
         *,
         cache: bool | str | Path | CallCache = True,
-        fail_fast: bool = False,
         progress: bool = True,
-        max_concurrency: int | None = None,
-        budget: Budget | None = None,
-        retries: int = 2,
-        timeout: float | None = None,
+        settings: RunSettings | None = None,
+        **overrides: Any,
     ) -> Run:
         """Run every item of ``task`` through the graph for ``rounds`` rounds, all items at once.
 
         ``rounds`` defaults to the team's own, else what the task prescribes per item (AgentsNet
-        does), else 1.
+        does), else 1. ``cache``: True uses the shared on-disk call cache, False turns it off, a
+        path or ``CallCache`` picks another.
 
-        ``cache``: True uses the shared on-disk call cache, False turns it off, a path or
-        ``CallCache`` picks another. ``fail_fast``: raise on the first failed model call instead of
-        recording the error on its message and going on. ``retries``: how often a call that failed
-        transiently (time-out, rate limit, connection, out of memory) is tried again, with backoff.
-        ``timeout``: seconds one batch of calls may take before its calls count as timed out (a
-        model that hangs without raising is not waited for).
-        ``budget``: stop cleanly after the step that reaches it; ``run.stopped`` says why.
+        ``settings`` (a ``RunSettings``), and any of its fields as keywords over it: ``retries``
+        for calls that failed transiently, ``timeout`` seconds a batch may take, ``budget`` to
+        stop cleanly after the step that reaches it (``run.stopped`` says why), ``fail_fast`` to
+        raise on the first failed call instead of recording it, ``window``, ``stream``,
+        ``max_concurrency``.
         """
         if not isinstance(task, Task):
             raise TypeError(f"team.run takes a Task (al.tasks.load(...)); got {type(task).__name__}")
+        settings = _with(settings or RunSettings(), overrides)
         if cache is True:
             cache = CallCache()
         elif cache is False:
@@ -135,13 +141,9 @@ class Team:
             self,
             task,
             rounds if rounds is not None else self.rounds,
+            settings,
             cache=cache,
-            fail_fast=fail_fast,
             progress=progress,
-            max_concurrency=max_concurrency,
-            budget=budget,
-            retries=retries,
-            timeout=timeout,
         )
         return engine.run()
 
@@ -172,3 +174,17 @@ class Team:
             f"Team({self.name!r}: {len(self.agents)} agents, {len(g.spatial)} spatial + "
             f"{len(g.temporal)} temporal edges, decision {g.decision})"
         )
+
+
+def _with(settings: RunSettings, overrides: dict[str, Any]) -> RunSettings:
+    """``settings`` with some fields replaced, validated like the rest."""
+    if not overrides:
+        return settings
+    fields = list(RunSettings.model_fields)
+    unknown = [k for k in overrides if k not in fields]
+    if unknown:
+        raise TypeError(
+            f"team.run() got unknown setting(s) {unknown}{did_you_mean(unknown[0], fields)}; "
+            f"its settings are {', '.join(fields)}"
+        )
+    return RunSettings.model_validate({**settings.model_dump(exclude_unset=True), **overrides})

@@ -2,9 +2,9 @@ import re
 import time
 
 import pytest
-from conftest import heard, speaker, team_of
 
 import agentlab as al
+from tests.conftest import heard, speaker, team_of
 
 
 def prompts_by(run, agent, round=None):
@@ -264,7 +264,9 @@ def test_a_window_bounds_the_items_in_flight_and_changes_no_answer(echo_model, s
     from agentlab.engine import Engine
 
     seen: list[al.Message] = []
-    windowed = Engine(team, small_task, 2, window=2, keep_records=False, on_message=seen.append).run()
+    windowed = Engine(
+        team, small_task, 2, al.RunSettings(window=2), keep_records=False, on_message=seen.append
+    ).run()
     assert windowed.records == [] and len(seen) == len(everything.records)
     per_step: dict[int, set[str]] = {}
     for m in seen:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agentlab._paths import cache_dir
+from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.local_chat import LocalChatModel
 
 NAME = "SmolLM2-135M-Instruct"
@@ -72,3 +73,8 @@ def default(**settings: Any) -> LocalChatModel:
     return LocalChatModel.from_pretrained(
         str(converted_path()), model_name=NAME, revision=revision(), dtype="float32", **settings
     )
+
+
+@backend("default", requires=(_PACKAGE,), install=_INSTALL)
+def _default_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
+    return default(**spec.generation(), seed=seed, **({"device_map": {"": device}} if device else {}))

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.in_process import InProcessChatModel
 from agentlab.models.prefix_cache import PrefixCache
@@ -294,6 +295,15 @@ class LocalChatModel(InProcessChatModel):
             torch.manual_seed(self.seed)
         output = self._model.generate(**batch, **options)
         return output[:, batch["input_ids"].shape[1] :].tolist()
+
+
+@backend("local", requires=("transformers",), install="pip install transformers accelerate")
+def _local_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
+    if not spec.path:
+        raise ValueError("model.kind 'local' needs model.path (a folder or hub id)")
+    return LocalChatModel.from_pretrained(
+        spec.path, **spec.generation(), seed=seed, **({"device_map": {"": device}} if device else {})
+    )
 
 
 class GenerationStream:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.in_process import InProcessChatModel
 
 Responder = Callable[[Sequence[BaseMessage]], str]
@@ -31,6 +34,7 @@ class ScriptedChatModel(InProcessChatModel):
 
     respond: Responder
     name_: str = "scripted"
+    delay: float = 0.0  # seconds each batch takes: a stand-in for a slow model in tests and dry runs
 
     @property
     def _llm_type(self) -> str:
@@ -63,9 +67,21 @@ class ScriptedChatModel(InProcessChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def batch(self, inputs: list[LanguageModelInput], config: Any = None, **kwargs: Any) -> list[Any]:
+        if self.delay:
+            time.sleep(self.delay)
+        return super().batch(inputs, config, **kwargs)
+
     def _generate_all(
         self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
     ) -> list[AIMessage]:
         # langchain-core's own many-prompt call: one callback context, no thread per call
         result = self.generate([list(c) for c in conversations], stop=stop)
         return [generations[0].message for generations in result.generations]
+
+
+@backend("scripted")
+def _scripted_backend(spec: ModelSpec, seed: int, device: str | None) -> ScriptedChatModel:
+    """Every agent says ``spec.reply``: dry runs of an experiment file, and tests."""
+    reply = spec.reply
+    return ScriptedChatModel(respond=lambda messages: reply, name_=f"scripted:{reply}", delay=spec.delay)

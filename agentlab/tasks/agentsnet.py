@@ -27,6 +27,7 @@ import networkx as nx
 
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, EachAgent
+from agentlab.tasks.registries import LOADERS
 from agentlab.tasks.task import Item, Task
 
 # One hundred first names, one per node; none is an answer word (Yes, No, None).
@@ -335,6 +336,7 @@ def generate_items(
     return items
 
 
+@LOADERS.register("agentsnet")
 def load_agentsnet(
     card: dict[str, Any],
     sizes: Sequence[int] | None = None,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
+from agentlab.tasks.registries import LOADERS
 from agentlab.tasks.task import Item
 
 _THINGS = ["apples", "marbles", "books", "stickers", "coins", "pencils", "cards", "shells"]
@@ -58,3 +60,27 @@ def generate(
         seen.add(question)
         items.append(Item(f"{split}-{len(items)}", question, answer, {"steps": steps}))
     return items
+
+
+@LOADERS.register("arithmetic")
+def load_arithmetic(
+    card: dict[str, Any],
+    split: str = "test",
+    n: int | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+    min_steps: int | None = None,
+    max_steps: int | None = None,
+    n_train: int | None = None,
+) -> tuple[list[Item], list[Item]]:
+    d = card["defaults"]
+    n = limit if limit is not None else (n if n is not None else d["n"])
+    lo = min_steps or d["min_steps"]
+    kw = {
+        "seed": d["seed"] if seed is None else seed,
+        "min_steps": lo,
+        "max_steps": max_steps or max(lo, d["max_steps"]),
+    }
+    items = generate(n, split=split, **kw)
+    train = [] if split == "train" else generate(n_train or d["n_train"], split="train", **kw)
+    return items, train

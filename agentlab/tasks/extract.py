@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Any
+
+from agentlab.tasks.registries import EXTRACTORS, SCORERS
 
 _NUMBER = r"-?\$?\s?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?"
 _ANSWER_IS = re.compile(rf"answer\s*(?:is|:|=)\s*\**\s*({_NUMBER})", re.IGNORECASE)
@@ -20,6 +23,7 @@ def parse_number(text: str) -> float | None:
         return None
 
 
+@EXTRACTORS.register("number")
 def extract_number(text: str) -> float | None:
     """The stated answer: 'the answer is N' (last one), else ``\\boxed{N}``, else the last number."""
     for pattern in (_ANSWER_IS, _BOXED, _ANY):
@@ -31,6 +35,19 @@ def extract_number(text: str) -> float | None:
 
 def numbers_match(prediction: float, reference: float, tol: float = 1e-6) -> bool:
     return abs(float(prediction) - float(reference)) <= tol * max(1.0, abs(float(reference)))
+
+
+@SCORERS.register("numeric_match")
+def numeric_match(prediction: Any, reference: Any) -> float:
+    return float(numbers_match(prediction, reference))
+
+
+@SCORERS.register("exact")
+def exact(prediction: Any, reference: Any) -> float:
+    return float(prediction == reference)
+
+
+EXTRACTORS.add("text", str.strip)
 
 
 _LETTER_STATED = re.compile(
@@ -59,3 +76,9 @@ def extract_choice(text: str, options: dict[str, str]) -> str | None:
     named = [(lowered.rfind(str(t).lower().strip()), k.upper()) for k, t in options.items() if str(t).strip()]
     named = [(at, k) for at, k in named if at >= 0]
     return max(named)[1] if named else None
+
+
+@EXTRACTORS.register("choice")
+def extract_item_choice(text: str, item: Any) -> str | None:
+    """A multiple-choice item's chosen letter (its options are in ``item.meta["options"]``)."""
+    return extract_choice(text, item.meta["options"])

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from agentlab.tasks.registries import LOADERS
 from agentlab.tasks.schemas import SCHEMAS
 from agentlab.tasks.task import Item
 
@@ -71,6 +72,7 @@ def load_rows(card: dict[str, Any], split: str, path: str | Path | None) -> list
     return items
 
 
+@LOADERS.register("hub")
 def load_benchmark(
     card: dict[str, Any],
     split: str = "test",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentlab.sandbox import Limits, run_untrusted
+from agentlab.tasks.registries import EXTRACTORS, LOADERS, SCORERS
 from agentlab.tasks.task import Item
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ def _item(problem: dict[str, Any]) -> Item:
     return Item(problem["task_id"], problem["prompt"], reference, {"entry_point": problem["entry_point"]})
 
 
+@LOADERS.register("humaneval")
 def load_humaneval(
     card: dict[str, Any], split: str = "test", limit: int | None = None
 ) -> tuple[list[Item], list[Item]]:
@@ -51,6 +53,7 @@ def load_humaneval(
     return splits[split][:limit], train
 
 
+@EXTRACTORS.register("code")
 def extract_code(text: str, item: Item | None = None) -> str:
     """The program in a reply: the last fenced block, else the whole reply. When the code does not
     define the item's function, it is taken as the function's body and the item's prompt is put first.
@@ -70,6 +73,7 @@ def extract_code(text: str, item: Item | None = None) -> str:
 TEST_LIMITS = Limits(seconds=10)
 
 
+@SCORERS.register("execution")
 def passes_tests(code: str, reference: dict[str, Any], limits: Limits = TEST_LIMITS) -> float:
     """1.0 when the completion passes the problem's tests in the sandbox, else 0.0."""
     program = f"{code}\n\n{reference['test']}\n\ncheck({reference['entry_point']})\n"

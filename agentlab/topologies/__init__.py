@@ -1,25 +1,47 @@
 """Communication graphs: preset cards (``al.topologies.load(name, n_agents=, model=, roles=)``) and
-three learners that design them (``GPTSwarm``, ``AgentPrune``, ``GDesigner``)."""
+the learners that design them (``GPTSwarm``, ``AgentPrune``, ``GDesigner``).
 
+A learner registers itself by its class statement (``class Mine(GraphLearner, name="mine")``) and
+is found by that name in ``learners``; a preset is a card in ``topologies/`` or a function
+registered with ``@preset("name")``.
+"""
+
+import importlib
 from typing import Any
 
-from agentlab.topologies.presets import SPATIAL, graph, load, names
+from agentlab.topologies.presets import PRESETS, SPATIAL, graph, load, names, preset
 from agentlab.topologies.roles import ROLES, roles
-
-_LEARNERS = {
-    "GPTSwarm": "agentlab.topologies.gptswarm",
-    "AgentPrune": "agentlab.topologies.agentprune",
-    "GDesigner": "agentlab.topologies.gdesigner",
-}
 
 
 def __getattr__(name: str) -> Any:
     # learners load torch-geometric and a sentence encoder, so they are imported when first used
-    if name in _LEARNERS:
-        import importlib
-
-        return getattr(importlib.import_module(_LEARNERS[name]), name)
+    if name.startswith("_"):
+        raise AttributeError(name)
+    learning = importlib.import_module("agentlab.topologies.learning")
+    if name == "learners":
+        return learning.LEARNERS
+    if name in ("GraphLearner", "LearnerSettings"):
+        return getattr(learning, name)
+    for key in learning.LEARNERS:
+        cls = learning.LEARNERS.resolve(key)
+        if cls.__name__ == name:
+            return cls
     raise AttributeError(f"module 'agentlab.topologies' has no attribute {name!r}")
 
 
-__all__ = ["ROLES", "SPATIAL", "AgentPrune", "GDesigner", "GPTSwarm", "graph", "load", "names", "roles"]
+__all__ = [
+    "PRESETS",
+    "ROLES",
+    "SPATIAL",
+    "AgentPrune",
+    "GDesigner",
+    "GPTSwarm",
+    "GraphLearner",
+    "LearnerSettings",
+    "graph",
+    "learners",
+    "load",
+    "names",
+    "preset",
+    "roles",
+]

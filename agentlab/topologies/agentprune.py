@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,42 +24,46 @@ import torch
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph
 from agentlab.tasks.task import Item
-from agentlab.topologies.learning import EdgeDistribution, GraphLearner, decode_dag, offdiagonal
+from agentlab.topologies.learning import (
+    EdgeDistribution,
+    GraphLearner,
+    LearnerSettings,
+    decode_dag,
+    offdiagonal,
+)
 
 
-class AgentPrune(GraphLearner):
+@dataclass
+class AgentPruneSettings(LearnerSettings):
+    sparsity: float = 0.5  # share of the candidate edges cut by the one-shot pruning, per edge kind
+    low_rank: float = 0.01  # η, the weight of the nuclear-norm terms
+    # every mask's starting probability; the paper starts from the dense graph, but at 0.9 a harmful
+    # edge is sampled so often that the rare good graphs teach little
+    init_prob: float = 0.5
+
+
+class AgentPrune(GraphLearner, name="agentprune"):
     """``AgentPrune(agents, model=llm, rounds=2, sparsity=0.5).fit(task.train(20)).team()``.
 
-    ``sparsity``: share of the candidate edges cut by the one-shot pruning (spatial and temporal
-    separately). ``low_rank``: η, the weight of the nuclear-norm terms. Temporal masks are learned
-    when ``rounds`` > 1. ``init_prob``: every mask's starting probability; the paper starts from
-    the dense graph, but at 0.9 a harmful edge is sampled so often that the rare good graphs teach
-    little, so the default is 0.5.
+    Settings: ``AgentPruneSettings``. Temporal masks are learned when ``rounds`` > 1.
     """
 
     paper = "AgentPrune (Zhang et al., 2025)"
+    Settings = AgentPruneSettings
+    settings: AgentPruneSettings
 
-    def __init__(
-        self,
-        agents: Sequence[Agent],
-        *,
-        sparsity: float = 0.5,
-        low_rank: float = 0.01,
-        init_prob: float = 0.5,
-        lr: float = 0.1,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(agents, lr=lr, **kwargs)
-        if not 0 <= sparsity < 1:
-            raise ValueError(f"sparsity is the share of edges to cut, in [0, 1); got {sparsity}")
+    def __init__(self, agents: Sequence[Agent], *, model: Any = None, **settings: Any) -> None:
+        super().__init__(agents, model=model, **settings)
+        s = self.settings
+        if not 0 <= s.sparsity < 1:
+            raise ValueError(f"sparsity is the share of edges to cut, in [0, 1); got {s.sparsity}")
         n = len(self.agents)
-        start = math.log(init_prob / (1 - init_prob))
+        start = math.log(s.init_prob / (1 - s.init_prob))
         self.spatial_logits = torch.nn.Parameter(torch.full((n, n), start))
         self.temporal_logits = torch.nn.Parameter(torch.full((n, n), start))
-        self.sparsity, self.low_rank, self.init_prob = sparsity, low_rank, init_prob
 
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.spatial_logits, self.temporal_logits]
+    def named_parameters(self) -> dict[str, torch.nn.Parameter]:
+        return {"spatial_logits": self.spatial_logits, "temporal_logits": self.temporal_logits}
 
     def masks(self) -> EdgeDistribution:
         spatial = torch.sigmoid(self.spatial_logits) * offdiagonal(len(self.agents))
@@ -70,9 +75,10 @@ class AgentPrune(GraphLearner):
 
     def regularizers(self, dists: Sequence[EdgeDistribution]) -> dict[str, torch.Tensor]:
         masks = dists[0]
-        terms = {"low_rank_spatial": self.low_rank * torch.linalg.matrix_norm(masks.spatial, ord="nuc")}
+        eta = self.settings.low_rank
+        terms = {"low_rank_spatial": eta * torch.linalg.matrix_norm(masks.spatial, ord="nuc")}
         if masks.temporal is not None:
-            terms["low_rank_temporal"] = self.low_rank * torch.linalg.matrix_norm(masks.temporal, ord="nuc")
+            terms["low_rank_temporal"] = eta * torch.linalg.matrix_norm(masks.temporal, ord="nuc")
         return terms
 
     def start_graph(self) -> CommGraph:
@@ -84,18 +90,10 @@ class AgentPrune(GraphLearner):
     def decode(self, dist: EdgeDistribution) -> CommGraph:
         """One-shot pruning: keep the top (1 - sparsity) share of each edge kind by mask score."""
         n = len(self.agents)
-        spatial = decode_dag(dist.spatial.detach(), keep=round((1 - self.sparsity) * n * (n - 1)))
+        spatial = decode_dag(dist.spatial.detach(), keep=round((1 - self.settings.sparsity) * n * (n - 1)))
         temporal = []
         if dist.temporal is not None:
             t = dist.temporal.detach()
             ranked = sorted(((t[i, j].item(), i, j) for i in range(n) for j in range(n)), reverse=True)
-            temporal = sorted((i, j) for _, i, j in ranked[: round((1 - self.sparsity) * n * n)])
+            temporal = sorted((i, j) for _, i, j in ranked[: round((1 - self.settings.sparsity) * n * n)])
         return self._comm(spatial, temporal)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            **super().config(),
-            "sparsity": self.sparsity,
-            "low_rank": self.low_rank,
-            "init_prob": self.init_prob,
-        }

@@ -20,6 +20,7 @@ Ours: each node's features also carry a one-hot of its position, so agents with 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ from agentlab.graph import CommGraph
 from agentlab.models.sentence_embedder import SentenceEmbedder
 from agentlab.tasks.task import Item
 from agentlab.team import Team
-from agentlab.topologies.learning import EdgeDistribution, GraphLearner, offdiagonal
+from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
 
 
 class _Encoder(torch.nn.Module):
@@ -49,34 +50,38 @@ class _Encoder(torch.nn.Module):
         return self.mean(h, edge_index), self.log_var(h, edge_index)
 
 
-class GDesigner(GraphLearner):
-    """``GDesigner(agents, model=llm).fit(task.train(40)).team()`` gives a team whose graph is
-    designed per query.
+@dataclass
+class GDesignerSettings(LearnerSettings):
+    anchor: str | CommGraph = "chain"  # the anchor topology: a preset name or a CommGraph over the agents
+    hidden: int = 32  # the GCN's hidden width
+    latent: int = 16  # the latent z per node
+    kl_weight: float = 0.001  # β_kl
+    anchor_weight: float = 0.01  # β_anchor
+    sparsity_weight: float = 0.01  # β_sparse
+    token_penalty: float = 0.0001  # λ, per token of an item's run
+    lr: float = 0.01
 
-    ``anchor``: the anchor topology (a preset name or a CommGraph over the agents).
-    ``kl_weight``, ``anchor_weight``, ``sparsity_weight``: β_kl, β_anchor, β_sparse.
-    ``token_penalty``: λ, per token of an item's run.
+
+class GDesigner(GraphLearner, name="gdesigner"):
+    """``GDesigner(agents, model=llm).fit(task.train(40)).team()`` gives a team whose graph is
+    designed per query. Settings: ``GDesignerSettings``; ``embedder`` encodes profiles and queries.
     """
 
     paper = "G-Designer (Zhang et al., 2025)"
+    Settings = GDesignerSettings
+    settings: GDesignerSettings
 
     def __init__(
         self,
         agents: Sequence[Agent],
         *,
-        anchor: str | CommGraph = "chain",
-        hidden: int = 32,
-        latent: int = 16,
-        kl_weight: float = 0.001,
-        anchor_weight: float = 0.01,
-        sparsity_weight: float = 0.01,
-        token_penalty: float = 0.0001,
-        lr: float = 0.01,
+        model: Any = None,
         embedder: SentenceEmbedder | None = None,
-        **kwargs: Any,
+        **settings: Any,
     ) -> None:
-        super().__init__(agents, token_penalty=token_penalty, lr=lr, **kwargs)
-        n = len(self.agents)
+        super().__init__(agents, model=model, **settings)
+        n, s = len(self.agents), self.settings
+        anchor = s.anchor
         if isinstance(anchor, str):
             from agentlab.topologies.presets import graph as preset
 
@@ -87,7 +92,6 @@ class GDesigner(GraphLearner):
         self.anchor = torch.zeros(n, n)
         for u, v in anchor.spatial:
             self.anchor[index[u], index[v]] = 1.0
-        self._anchor_spec = anchor
         self.embedder = embedder or SentenceEmbedder()
         profiles = [a.role or a.name for a in self.agents]
         self.profiles = self.embedder.embed(profiles)
@@ -96,20 +100,16 @@ class GDesigner(GraphLearner):
         edges += [(n, i) for i in range(n)] + [(i, n) for i in range(n)]  # the task node and every agent
         self.edge_index = torch.tensor(edges, dtype=torch.long).t()
         features = self.profiles.shape[1] + n + 1
-        self.encoder = _Encoder(features, hidden, latent)
+        self.encoder = _Encoder(features, s.hidden, s.latent)
         self.decoder = torch.nn.Sequential(
-            torch.nn.Linear(3 * latent, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+            torch.nn.Linear(3 * s.latent, s.hidden), torch.nn.ReLU(), torch.nn.Linear(s.hidden, 1)
         )
-        self.settings = {
-            "hidden": hidden,
-            "latent": latent,
-            "kl_weight": kl_weight,
-            "anchor_weight": anchor_weight,
-            "sparsity_weight": sparsity_weight,
-        }
 
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [*self.encoder.parameters(), *self.decoder.parameters()]
+    def named_parameters(self) -> dict[str, torch.nn.Parameter]:
+        return {
+            **{f"encoder.{k}": p for k, p in self.encoder.named_parameters()},
+            **{f"decoder.{k}": p for k, p in self.decoder.named_parameters()},
+        }
 
     def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
         if not items:
@@ -146,9 +146,9 @@ class GDesigner(GraphLearner):
         sparsity = torch.stack([d.spatial[off].mean() for d in dists]).mean()
         s = self.settings
         return {
-            "kl": s["kl_weight"] * kl,
-            "anchor": s["anchor_weight"] * anchor,
-            "sparsity": s["sparsity_weight"] * sparsity,
+            "kl": s.kl_weight * kl,
+            "anchor": s.anchor_weight * anchor,
+            "sparsity": s.sparsity_weight * sparsity,
         }
 
     def graph(self) -> CommGraph:
@@ -163,10 +163,3 @@ class GDesigner(GraphLearner):
             name=name or "gdesigner",
             rounds=self.rounds,
         )
-
-    def config(self) -> dict[str, Any]:
-        return {
-            **super().config(),
-            "anchor": self._anchor_spec,
-            **self.settings,
-        }

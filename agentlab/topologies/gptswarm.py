@@ -11,6 +11,7 @@ in the paper). GPTSwarm's node (prompt) optimisation is not part of this learner
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,43 +19,37 @@ import torch
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph
 from agentlab.tasks.task import Item
-from agentlab.topologies.learning import EdgeDistribution, GraphLearner, offdiagonal
+from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
 
 
-class GPTSwarm(GraphLearner):
-    """``GPTSwarm(agents, model=llm).fit(task.train(40)).team()``.
+@dataclass
+class GPTSwarmSettings(LearnerSettings):
+    start: CommGraph | None = None  # edges of this graph begin at start_prob, the others at 1 - start_prob
+    start_prob: float = 0.5  # 0.5 everywhere without a start graph, as in the paper
 
-    ``start``: a graph whose edges begin at ``start_prob`` (others at 1 - start_prob); without
-    one every edge begins at 0.5, as in the paper.
-    """
+
+class GPTSwarm(GraphLearner, name="gptswarm"):
+    """``GPTSwarm(agents, model=llm).fit(task.train(40)).team()``; settings: ``GPTSwarmSettings``."""
 
     paper = "GPTSwarm (Zhuge et al., 2024)"
+    Settings = GPTSwarmSettings
+    settings: GPTSwarmSettings
 
-    def __init__(
-        self,
-        agents: Sequence[Agent],
-        *,
-        start: CommGraph | None = None,
-        start_prob: float = 0.5,
-        lr: float = 0.1,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(agents, lr=lr, **kwargs)
-        n = len(self.agents)
-        init = torch.full((n, n), 1 - start_prob)
-        if start is not None:
+    def __init__(self, agents: Sequence[Agent], *, model: Any = None, **settings: Any) -> None:
+        super().__init__(agents, model=model, **settings)
+        n, s = len(self.agents), self.settings
+        init = torch.full((n, n), 1 - s.start_prob)
+        if s.start is not None:
             index = {name: i for i, name in enumerate(self.names)}
-            for u, v in start.spatial:
-                init[index[u], index[v]] = start_prob
-        self.start = start
+            for u, v in s.start.spatial:
+                init[index[u], index[v]] = s.start_prob
         self.logits = torch.nn.Parameter(torch.logit(init.clamp(1e-4, 1 - 1e-4)))
-        self._start_prob = start_prob
 
     def start_graph(self) -> CommGraph:
-        return self.start if self.start is not None else super().start_graph()
+        return self.settings.start if self.settings.start is not None else super().start_graph()
 
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.logits]
+    def named_parameters(self) -> dict[str, torch.nn.Parameter]:
+        return {"logits": self.logits}
 
     def probabilities(self) -> torch.Tensor:
         return torch.sigmoid(self.logits) * offdiagonal(len(self.agents))
@@ -62,10 +57,3 @@ class GPTSwarm(GraphLearner):
     def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
         dist = EdgeDistribution(self.probabilities())
         return [dist] * max(1, len(items))
-
-    def config(self) -> dict[str, Any]:
-        return {
-            **super().config(),
-            "start": self.start,
-            "start_prob": self._start_prob,
-        }

@@ -14,9 +14,9 @@ import random
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from langchain_core.language_models import BaseChatModel
@@ -26,6 +26,7 @@ from agentlab.agent import Agent
 from agentlab.cache import CallCache
 from agentlab.graph import CommGraph, Decision, Edge, FinalAgent, MajorityVote
 from agentlab.message import Usage
+from agentlab.registry import Registry, did_you_mean
 from agentlab.tasks.task import Item, Task
 from agentlab.team import Team
 
@@ -128,37 +129,79 @@ class TrainingLog:
     stopped: str | None = None
 
 
+@dataclass
+class LearnerSettings:
+    """What every learner is configured by; a learner's own ``Settings`` adds its fields to these.
+
+    The settings dataclass is the one place a learner's options are declared: the constructor
+    takes them as keywords, ``save`` writes them by name, and experiment files validate
+    ``options:`` against them.
+    """
+
+    decision: str | Decision | None = None  # "last" (default: the last agent), "majority", a name
+    rounds: int = 1  # rounds each sampled graph runs; temporal edges are learned when above 1
+    token_penalty: float = 0.0  # reward = score - token_penalty × the item's tokens
+    lr: float = 0.1  # Adam's learning rate
+    seed: int = 0  # seeds graph sampling and the parameters' initialisation
+
+
+LEARNERS: Registry[type[GraphLearner]] = Registry("learner", packages=["agentlab.topologies"])
+
+SAVE_FORMAT = 2  # 1: parameters saved by position; 2: by name (state_dict)
+
+
 class GraphLearner(ABC):
-    """Base of the three learners: subclasses say how edge probabilities are computed and which
-    regularisers join the REINFORCE loss."""
+    """Base of the topology learners: subclasses say how edge probabilities are computed and which
+    regularisers join the REINFORCE loss.
+
+    A learner registers itself by name, the name experiment files use:
+    ``class MyLearner(GraphLearner, name="mine")``.
+    """
 
     paper = ""
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type[LearnerSettings]] = LearnerSettings
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name = name
+            LEARNERS.add(name, cls)
 
     def __init__(
-        self,
-        agents: Sequence[Agent],
-        *,
-        model: BaseChatModel | None = None,
-        decision: str | Decision | None = None,
-        rounds: int = 1,
-        token_penalty: float = 0.0,
-        lr: float = 0.1,
-        seed: int = 0,
+        self, agents: Sequence[Agent], *, model: BaseChatModel | None = None, **settings: Any
     ) -> None:
         if len(agents) < 2:
             raise ValueError(f"a topology learner needs at least two agents; got {len(agents)}")
+        valid = [f.name for f in fields(self.Settings)]
+        unknown = [k for k in settings if k not in valid]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} does not take {unknown}{did_you_mean(unknown[0], valid)} "
+                f"(its settings: {', '.join(valid)})"
+            )
+        self.settings = self.Settings(**settings)
         self.agents = list(agents)
         self.model = model
         self.names = [a.name for a in self.agents]
-        self.decision = decision_from(decision, self.names)
-        self.rounds, self.token_penalty, self.lr, self.seed = rounds, token_penalty, lr, seed
+        self.decision = decision_from(self.settings.decision, self.names)
+        self.rounds = self.settings.rounds
         self.log = TrainingLog()
-        torch.manual_seed(seed)
+        torch.manual_seed(self.settings.seed)
+
+    @classmethod
+    def options(cls) -> list[str]:
+        """The settings this learner takes, by name."""
+        return [f.name for f in fields(cls.Settings)]
 
     # ---- what subclasses provide ----
 
     @abstractmethod
-    def parameters(self) -> list[torch.nn.Parameter]: ...
+    def named_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The learned tensors by name: what ``save`` writes and ``load`` matches."""
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.named_parameters().values())
 
     @abstractmethod
     def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
@@ -169,14 +212,29 @@ class GraphLearner(ABC):
         return {}
 
     def config(self) -> dict[str, Any]:
-        """The constructor settings, for ``save``; learners add their own to these shared ones."""
-        return {
-            "decision": self.decision,
-            "rounds": self.rounds,
-            "token_penalty": self.token_penalty,
-            "lr": self.lr,
-            "seed": self.seed,
-        }
+        """The settings by name, as ``save`` writes them."""
+        return {f.name: getattr(self.settings, f.name) for f in fields(self.settings)}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: p.detach().clone() for k, p in self.named_parameters().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Copies saved tensors into the parameters by name; a missing or extra name is an error."""
+        own = self.named_parameters()
+        missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+        if missing or extra:
+            raise ValueError(
+                f"saved {type(self).__name__} parameters do not match: missing {missing}, unexpected "
+                f"{extra}; was it saved by another version or with other settings?"
+            )
+        with torch.no_grad():
+            for key, param in own.items():
+                if param.shape != state[key].shape:
+                    raise ValueError(
+                        f"saved parameter {key!r} has shape {tuple(state[key].shape)}, this "
+                        f"{type(self).__name__} has {tuple(param.shape)}: other agents or settings"
+                    )
+                param.copy_(state[key])
 
     # ---- graphs ----
 
@@ -256,8 +314,8 @@ class GraphLearner(ABC):
             raise ValueError("fit got a task with no items")
         if samples_per_query < 1 or batch_size < 1 or epochs < 1:
             raise ValueError("epochs, batch_size and samples_per_query must be at least 1")
-        rng = random.Random(self.seed if seed is None else seed)
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
+        rng = random.Random(self.settings.seed if seed is None else seed)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.settings.lr)
         items = list(task.items)
         steps = epochs * math.ceil(len(items) / batch_size)
         bar = tqdm(
@@ -351,7 +409,10 @@ class GraphLearner(ABC):
         self.log.cache_hits += run.cache_hits
         score = {r.item_id: r.score for r in run.results}
         rewards = [
-            [score[f"{item.id}~{k}"] - self.token_penalty * tokens[f"{item.id}~{k}"] for k in range(len(row))]
+            [
+                score[f"{item.id}~{k}"] - self.settings.token_penalty * tokens[f"{item.id}~{k}"]
+                for k in range(len(row))
+            ]
             for item, row in zip(batch, samples, strict=True)
         ]
         return rewards, list(score.values()), list(tokens.values())
@@ -359,14 +420,15 @@ class GraphLearner(ABC):
     # ---- saving ----
 
     def save(self, path: str | Path) -> Path:
-        """Writes the learned parameters and settings (agents by name and role; not the model)."""
+        """Writes the learned parameters by name and the settings (agents by name and role; not the model)."""
         path = Path(path)
         torch.save(
             {
+                "format": SAVE_FORMAT,
                 "learner": type(self).__name__,
                 "agents": [{"name": a.name, "role": a.role, "template": a.template} for a in self.agents],
                 "config": self.config(),
-                "state": [p.detach().clone() for p in self.parameters()],
+                "state": self.state_dict(),
                 "log": asdict(self.log),
             },
             path,
@@ -382,9 +444,10 @@ class GraphLearner(ABC):
             )
         agents = [Agent(**a) for a in saved["agents"]]
         learner = cls(agents, model=model, **saved["config"])
-        with torch.no_grad():
-            for param, value in zip(learner.parameters(), saved["state"], strict=True):
-                param.copy_(value)
+        state = saved["state"]
+        if saved.get("format", 1) == 1:  # by position, in the order named_parameters gives
+            state = dict(zip(learner.named_parameters(), state, strict=True))
+        learner.load_state_dict(state)
         log = saved["log"]
         learner.log = TrainingLog(
             Usage(**log["usage"]), log["calls"], log["cache_hits"], log["steps"], log["stopped"]

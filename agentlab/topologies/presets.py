@@ -5,56 +5,57 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from langchain_core.language_models import BaseChatModel
 
 from agentlab._cards import card_names, load_card
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, Edge, FinalAgent, MajorityVote
+from agentlab.registry import Registry
 from agentlab.team import Team
 from agentlab.topologies.roles import roles as role_library
 
+Pattern = Callable[..., list[tuple[int, int]]]
+SPATIAL: Registry[Pattern] = Registry("spatial pattern")  # what a card's `spatial:` names
 
+
+@SPATIAL.register("chain")
 def _chain(n: int, **_: object) -> list[tuple[int, int]]:
     return [(i, i + 1) for i in range(n - 1)]
 
 
+@SPATIAL.register("star")
 def _star(n: int, **_: object) -> list[tuple[int, int]]:
     return [(i, n - 1) for i in range(n - 1)]  # the hub is the last agent: it hears every spoke
 
 
+@SPATIAL.register("tree")
 def _tree(n: int, branching: int = 2, **_: object) -> list[tuple[int, int]]:
     # agent 0 is the root; children report up, so edges point child -> parent
     return [(child, (child - 1) // branching) for child in range(1, n)]
 
 
+@SPATIAL.register("complete")
 def _complete(n: int, **_: object) -> list[tuple[int, int]]:
     return [(i, j) for i in range(n) for j in range(i + 1, n)]
 
 
+@SPATIAL.register("layered")
 def _layered(n: int, width: int = 2, **_: object) -> list[tuple[int, int]]:
     layers = [list(range(s, min(s + width, n))) for s in range(0, n, width)]
     return [(u, v) for a, b in itertools.pairwise(layers) for u in a for v in b]
 
 
+@SPATIAL.register("random")
 def _random(n: int, p: float = 0.5, seed: int = 0, **_: object) -> list[tuple[int, int]]:
     rng = random.Random(seed)
     return [(i, j) for i, j in _complete(n) if rng.random() < p]
 
 
+@SPATIAL.register("none")
 def _none(n: int, **_: object) -> list[tuple[int, int]]:
     return []
-
-
-SPATIAL: dict[str, Callable[..., list[tuple[int, int]]]] = {
-    "chain": _chain,
-    "star": _star,
-    "tree": _tree,
-    "complete": _complete,
-    "layered": _layered,
-    "random": _random,
-    "none": _none,
-}
 
 
 def _temporal(kind: str, n: int, decider: int) -> list[tuple[int, int]]:
@@ -73,12 +74,34 @@ def _temporal(kind: str, n: int, decider: int) -> list[tuple[int, int]]:
     raise ValueError(f"unknown temporal pattern {kind!r}; known: none, self, all, decider, decider+peers")
 
 
+PresetGraph = Callable[..., CommGraph]  # (n_agents, **options) -> CommGraph
+
+
+def _add_cards(registry: Registry[PresetGraph]) -> None:
+    for name in card_names("topologies"):
+        registry.add(name, partial(_card_graph, name))
+
+
+PRESETS: Registry[PresetGraph] = Registry("preset", discover=_add_cards)
+
+
+def preset(name: str) -> Callable[[PresetGraph], PresetGraph]:
+    """Registers a preset built in code: ``@al.topologies.preset("ring")`` over a function
+    ``(n_agents, **options) -> CommGraph``; ``al.topologies.load("ring", ...)`` then builds it."""
+    return PRESETS.register(name)
+
+
 def graph(name: str, n_agents: int | None = None, **options: object) -> CommGraph:
-    """The communication graph a preset card describes, over agents named agent0, agent1, ...
+    """The communication graph of a preset, over agents named agent0, agent1, ...
 
     >>> graph("star", n_agents=3).spatial
     (('agent0', 'agent2'), ('agent1', 'agent2'))
     """
+    return PRESETS.resolve(name)(n_agents, **options)
+
+
+def _card_graph(name: str, n_agents: int | None = None, **options: object) -> CommGraph:
+    """The graph a preset card describes."""
     card = load_card("topologies", name)
     n = card.get("n_agents") if n_agents is None else n_agents
     fixed = card.get("fixed_agents")
@@ -86,10 +109,11 @@ def graph(name: str, n_agents: int | None = None, **options: object) -> CommGrap
         raise ValueError(f"topology {name!r} has exactly {fixed} agent(s); got n_agents={n}")
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n_agents must be a positive integer; got {n!r}")
-    pattern = card["spatial"]
-    if pattern not in SPATIAL:
-        raise ValueError(f"card {name!r}: unknown spatial pattern {pattern!r}; known: {sorted(SPATIAL)}")
-    spatial = SPATIAL[pattern](n, **{**card.get("options", {}), **options})
+    try:
+        pattern = SPATIAL.resolve(card["spatial"])
+    except ValueError as error:
+        raise ValueError(f"card {name!r}: {error}") from None
+    spatial = pattern(n, **{**card.get("options", {}), **options})
     decider = {"first": 0, "last": n - 1}.get(card.get("decider", "last"), n - 1)
     temporal = _temporal(card.get("temporal", "none"), n, decider)
     names = [f"agent{i}" for i in range(n)]
@@ -120,12 +144,13 @@ def load(
     (('agent0', 'agent1'), ('agent1', 'agent2'))
     """
     comm = graph(name, n_agents, **options)
-    roles = roles or load_card("topologies", name).get("roles")
+    if roles is None and isinstance(PRESETS.resolve(name), partial):  # a card may name its roles
+        roles = load_card("topologies", name).get("roles")
     profiles = list(role_library(roles) if isinstance(roles, str) else roles or [""])
     agents = [Agent(a, role=profiles[i % len(profiles)]) for i, a in enumerate(comm.agents)]
     return Team(agents, comm, model=model, name=name)
 
 
 def names() -> list[str]:
-    """The preset names, one per card in topologies/."""
-    return card_names("topologies")
+    """The preset names: one per card in topologies/, and those registered in code."""
+    return PRESETS.names()

@@ -52,7 +52,7 @@ def test_transient_failures_are_retried_and_others_are_not():
     task = al.tasks.load("arithmetic", n=4)
     assert [i.question.split()[0] for i in task] == ["Gus", "Eli", "Eli", "Eli"]
     team = al.Team([al.Agent("a")], model=Recording(respond=respond))
-    run = Engine(team, task, progress=False, retries=2, retry_backoff=0.001).run()
+    run = Engine(team, task, 1, al.RunSettings(retries=2, retry_backoff=0.001), progress=False).run()
     # the scripted model's batch retried Gus alone once (a second time-out); the engine then retried
     # that time-out alone and it passed; the ValueErrors were never sent again
     assert len(timeouts) == 2

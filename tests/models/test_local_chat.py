@@ -1,12 +1,12 @@
 import pytest
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
-from tiny_model import tiny_llama, tiny_sliding_window_qwen2, tiny_tokenizer
 
 import agentlab as al
 from agentlab.models.greedy import greedy_dropping_finished, length_buckets
 from agentlab.models.local_chat import _completion_length
 from agentlab.models.prefix_cache import PrefixCache
+from tests.models.tiny_model import tiny_llama, tiny_sliding_window_qwen2, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ def test_streaming_calls_into_a_running_batch_gives_the_step_engines_answers(par
         task, rounds=2, cache=False, progress=False
     )
     team = al.topologies.load("star", n_agents=3, model=llm)
-    streamed = Engine(team, task, 2, stream=True, progress=False).run()
+    streamed = Engine(team, task, 2, al.RunSettings(stream=True), progress=False).run()
 
     def words(run):
         return {
@@ -272,7 +272,9 @@ def test_streaming_calls_into_a_running_batch_gives_the_step_engines_answers(par
     assert words(streamed) == words(stepped)
     assert streamed.results == stepped.results
     with pytest.raises(ValueError, match="stream=True needs"):
-        Engine(al.topologies.load("chain", n_agents=2, model=padded), task, stream=True).run()
+        Engine(
+            al.topologies.load("chain", n_agents=2, model=padded), task, 1, al.RunSettings(stream=True)
+        ).run()
 
 
 def test_continuous_batching_shares_prompt_prefixes(parts, monkeypatch):
@@ -322,8 +324,8 @@ def test_streamed_calls_use_the_call_cache(parts, tmp_path):
     task = al.tasks.load("arithmetic", n=3, seed=1)
     team = al.topologies.load("chain", n_agents=2, model=llm)
     cache = al.CallCache(tmp_path / "calls.sqlite")
-    first = Engine(team, task, 1, cache=cache, stream=True, progress=False).run()
-    again = Engine(team, task, 1, cache=cache, stream=True, progress=False).run()
+    first = Engine(team, task, 1, al.RunSettings(stream=True), cache=cache, progress=False).run()
+    again = Engine(team, task, 1, al.RunSettings(stream=True), cache=cache, progress=False).run()
     assert first.cache_hits == 0 and again.cache_hits == again.calls == 6
     assert [m.content for m in sorted(again.records, key=lambda m: (m.item_id, m.sender))] == [
         m.content for m in sorted(first.records, key=lambda m: (m.item_id, m.sender))
@@ -356,7 +358,9 @@ def test_a_stuck_stream_fails_its_calls_after_the_timeout(parts, monkeypatch):
 
     monkeypatch.setattr(al.models.LocalChatModel, "open_stream", stuck)
     team = al.topologies.load("chain", n_agents=2, model=llm)
-    engine = Engine(team, al.tasks.load("arithmetic", n=2), 1, stream=True, timeout=0.5, progress=False)
+    engine = Engine(
+        team, al.tasks.load("arithmetic", n=2), 1, al.RunSettings(stream=True, timeout=0.5), progress=False
+    )
     runs: list[al.Run] = []
     worker = threading.Thread(target=lambda: runs.append(engine.run()), daemon=True)
     worker.start()

@@ -6,7 +6,7 @@ import sys
 
 import yaml
 
-from agentlab.experiment import Experiment, load_runs, read_shards
+from agentlab.experiment import Experiment, RunFolder, load_runs
 
 CONFIG = {
     "name": "split",
@@ -45,7 +45,7 @@ def test_two_processes_split_the_items_and_gather_the_same_run_as_one(tmp_path):
     folder = tmp_path / "runs" / "split"
     assert (folder / "records.rank1.jsonl").exists()  # the second process wrote its own share
     per_file = [
-        len(read_shards(folder, "results")),
+        len(RunFolder(folder).read("results")),
         len((folder / "results.rank1.jsonl").read_text().splitlines()),
     ]
     assert per_file == [18, 8]  # 9 items x 2 topologies in all; 4 of the 9 went to the second process

@@ -1,0 +1,164 @@
+"""Reading a run folder back without calling a model: runs, rescoring, summaries, listings."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentlab.coordination import coordination_metrics
+from agentlab.engine import decide
+from agentlab.experiment.config import TASK_GRAPH
+from agentlab.experiment.folder import RunFolder
+from agentlab.message import Message
+from agentlab.run import ItemResult, Run
+from agentlab.stats import mcnemar_exact, mean_and_std, paired_bootstrap
+
+
+def results_by_unit(folder: RunFolder) -> dict[str, list[ItemResult]]:
+    """A run folder's item results (every process's), grouped by run unit."""
+    by_unit: dict[str, list[ItemResult]] = {}
+    for row in folder.read("results"):
+        by_unit.setdefault(row.pop("unit"), []).append(ItemResult(**row))
+    return by_unit
+
+
+def in_task_order(results: list[ItemResult], task: Any) -> list[ItemResult]:
+    order = {item.id: k for k, item in enumerate(task.items)}
+    return sorted(results, key=lambda r: order.get(r.item_id, len(order)))
+
+
+def records_by_unit(folder: RunFolder) -> dict[str, list[Message]]:
+    """A run folder's messages (every process's), grouped by run unit (topology label and seed)."""
+    by_unit: dict[str, list[Message]] = {}
+    for row in folder.read("records"):
+        by_unit.setdefault(row.pop("unit"), []).append(Message.from_dict(row))
+    return by_unit
+
+
+def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int], Run]:
+    """The runs of a run folder, rebuilt from its files without calling a model.
+
+    With ``rescore``, each item's answer is decided again from its last-round messages with the
+    task's current extractor and scorer (after fixing an extractor, say); otherwise the recorded
+    results are used.
+    """
+    from agentlab import topologies
+    from agentlab.experiment.runner import Experiment
+    from agentlab.topologies.learning import LEARNERS
+
+    folder = RunFolder(folder)
+    if not (folder.path / "config.yaml").is_file():
+        raise FileNotFoundError(
+            f"{folder.path} is not a run folder (no config.yaml); `agentlab list` shows run folders"
+        )
+    experiment = Experiment.from_dict(
+        yaml.safe_load((folder.path / "config.yaml").read_text()), str(folder.path)
+    )
+    cfg = experiment.config
+    by_unit = records_by_unit(folder)
+    recorded = results_by_unit(folder)
+    runs = {}
+    for seed in cfg.seeds:
+        task = experiment.task(seed)
+        for spec in cfg.topologies:
+            unit, fixed_rounds = spec.unit(seed), cfg.unit_rounds(spec)
+            messages = by_unit.get(unit, [])
+            results = in_task_order(recorded.get(unit, []), task)
+            rounds = {item.id: fixed_rounds or task.rounds_for(item) or 1 for item in task.items}
+            if rescore:
+                if spec.preset == TASK_GRAPH:
+                    graph_for: Any = task.graph_for
+                elif spec.preset is not None:
+                    fixed = topologies.graph(spec.preset, spec.n_agents, **spec.options)
+                    graph_for = lambda item, fixed=fixed: fixed  # noqa: E731
+                else:
+                    saved = folder.learner_path(spec.name, seed)
+                    graph_for = LEARNERS.resolve(str(spec.learner)).load(saved).graph_for
+                calls = Counter(m.item_id for m in messages)
+                last: dict[str, dict[str, str]] = {}
+                for m in messages:
+                    if m.round == rounds.get(m.item_id, 0) - 1:
+                        last.setdefault(m.item_id, {})[m.sender] = m.content
+                # only items whose every call is on record finished; a budget may have cut the others
+                graphs = {item.id: graph_for(item) for item in task.items}
+                finished = [
+                    item
+                    for item in task.items
+                    if calls[item.id] == len(graphs[item.id].agents) * rounds[item.id]
+                ]
+                results = [decide(graphs[item.id], task, item, last[item.id]) for item in finished]
+            most = max(rounds.values(), default=1)
+            runs[(spec.name, seed)] = Run(spec.name, task.name, most, messages, results, 0.0, 0.0)
+    return runs
+
+
+def list_run_folders(root: str | Path = "runs") -> list[dict[str, Any]]:
+    rows = []
+    for folder in sorted(Path(root).glob("*/config.yaml")):
+        run_folder = RunFolder(folder.parent)
+        results = run_folder.read("results")
+        metrics = folder.parent / "metrics.json"
+        rows.append(
+            {
+                "folder": str(folder.parent),
+                "items_done": len(results),
+                "messages": len(run_folder.read("records")),
+                "finished": metrics.exists() and not json.loads(metrics.read_text()).get("stopped"),
+            }
+        )
+    return rows
+
+
+def summarize(runs: dict[tuple[str, int], Run]) -> dict[str, Any]:
+    """Per run, per topology across seeds, paired tests against the first topology, coordination."""
+    out: dict[str, Any] = {
+        "runs": {f"{label}/seed{seed}": run.summary() for (label, seed), run in runs.items()}
+    }
+    labels = list(dict.fromkeys(label for label, _ in runs))
+    seeds = sorted({seed for _, seed in runs})
+    out["topologies"] = {}
+    for label in labels:
+        accuracies = [runs[(label, s)].accuracy for s in seeds if (label, s) in runs]
+        mean, std = mean_and_std(accuracies)
+        out["topologies"][label] = {"accuracy_mean": mean, "accuracy_std": std, "seeds": len(accuracies)}
+    reference = labels[0]
+    out["paired_vs"] = reference
+    out["paired"] = {}
+    for label in labels[1:]:
+        a, b = [], []
+        for s in seeds:
+            if (label, s) in runs and (reference, s) in runs:
+                mine = {r.item_id: r.score for r in runs[(label, s)].results}
+                theirs = {r.item_id: r.score for r in runs[(reference, s)].results}
+                shared = sorted(mine.keys() & theirs.keys())
+                a += [mine[i] for i in shared]
+                b += [theirs[i] for i in shared]
+        if a:
+            diff, interval, p_boot = paired_bootstrap(a, b)
+            out["paired"][label] = {
+                "items": len(a),
+                "accuracy_difference": diff,
+                "ci95": interval,
+                "bootstrap_p": p_boot,
+                "mcnemar_p": mcnemar_exact(a, b),
+            }
+    singles = [label for label in labels if label == "single"]
+    if singles:
+        out["coordination"] = {
+            f"{label}/seed{s}": coordination_metrics(runs[(label, s)], runs[("single", s)])
+            for label in labels
+            if label != "single"
+            for s in seeds
+            if (label, s) in runs
+            and ("single", s) in runs
+            and not runs[(label, s)].stopped
+            and not runs[("single", s)].stopped
+        }
+    out["stopped"] = {
+        f"{label}/seed{seed}": run.stopped for (label, seed), run in runs.items() if run.stopped
+    }
+    return out

@@ -1,0 +1,178 @@
+"""What an experiment file may say, and the messages for what it may not.
+
+Every name in a file (a task, a preset, a learner, a model backend) is checked against its
+registry before any model is loaded, and a wrong one gets the closest valid name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentlab.models.backends import ModelSpec
+from agentlab.registry import did_you_mean
+from agentlab.settings import RunSettings
+
+TASK_GRAPH = "task"  # `preset: task`: the graph a task brings per item (AgentsNet), with its rounds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainSpec(_Strict):
+    """How a learner trains: on the first ``items`` items of the task's train split."""
+
+    items: int = Field(32, ge=1)
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(8, ge=1)
+    samples_per_query: int = Field(4, ge=1)
+    token_budget: int | None = None
+
+
+class TopologySpec(_Strict):
+    """A preset (``preset: star``) or a learner (``learner: gdesigner``), never both."""
+
+    preset: str | None = None
+    learner: str | None = None  # a registered learner's name (al.topologies.learners)
+    label: str | None = None  # defaults to the preset or learner name
+    n_agents: int | None = None
+    rounds: int | None = None  # defaults to the experiment's rounds
+    roles: list[str] | str | None = None  # profiles, or a family of the role library ("math")
+    model: str | None = None  # a key of the experiment's `models`; defaults to its `model`
+    options: dict[str, Any] = Field(default_factory=dict)  # the preset's or the learner's settings
+    train: TrainSpec | None = None  # learners only
+
+    @property
+    def name(self) -> str:
+        return self.label or self.preset or self.learner or "?"
+
+    def unit(self, seed: int) -> str:
+        """The run unit's key in a run folder's files: this topology with one seed."""
+        return f"{self.name}/seed{seed}"
+
+
+class ExperimentConfig(RunSettings):
+    """A whole experiment file. Its run settings (``retries``, ``timeout``, ``window``, ``budget``,
+    ...) are ``RunSettings``' fields, at the top level of the file; ``budget`` is per topology
+    and seed."""
+
+    name: str
+    task: dict[str, Any]  # {name: ..., and al.tasks.load's options}
+    topologies: list[TopologySpec] = Field(min_length=1)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)  # more models, named, for topologies to pick
+    rounds: int = Field(1, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])  # each seed draws the task and seeds sampling
+    cache: bool = True
+
+    def run_settings(self) -> RunSettings:
+        return RunSettings.model_validate(self.model_dump(include=set(RunSettings.model_fields)))
+
+    def unit_rounds(self, spec: TopologySpec) -> int | None:
+        """The rounds a topology runs: its own, else the task's per item for `preset: task`, else
+        the file's."""
+        return spec.rounds or (None if spec.preset == TASK_GRAPH else self.rounds)
+
+
+def parse(data: Any, source: str) -> ExperimentConfig:
+    """A validated config, or a ``ValueError`` listing every problem with where it is and the fix."""
+    if not isinstance(data, dict):
+        raise ValueError(f"invalid experiment file {source}: expected a mapping at the top level")
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(_describe(error, source)) from None
+    problems = _check_names(config)
+    if problems:
+        raise ValueError(f"invalid experiment file {source}:\n" + "\n".join(f"  {p}" for p in problems))
+    return config
+
+
+def _check_names(cfg: ExperimentConfig) -> list[str]:
+    """What the schema cannot know: names that must resolve through a registry."""
+    from agentlab import tasks, topologies
+    from agentlab.topologies.learning import LEARNERS
+
+    problems = []
+    task_name = cfg.task.get("name")
+    if task_name is None:
+        problems.append("task.name: missing (required)")
+    elif task_name not in tasks.names():
+        problems.append(f"task.name: unknown task {task_name!r}{did_you_mean(str(task_name), tasks.names())}")
+    for i, spec in enumerate(cfg.topologies):
+        where = f"topologies.{i}"
+        if (spec.preset is None) == (spec.learner is None):
+            problems.append(
+                f"{where}: give either `preset` (one of {', '.join(topologies.names())}) or `learner` "
+                f"({', '.join(LEARNERS.names())}), not {'both' if spec.preset else 'neither'}"
+            )
+        elif spec.learner is not None:
+            if spec.learner not in LEARNERS:
+                problems.append(
+                    f"{where}.learner: unknown learner {spec.learner!r}"
+                    f"{did_you_mean(spec.learner, LEARNERS.names())} (valid: {', '.join(LEARNERS.names())})"
+                )
+                continue
+            valid = sorted(LEARNERS.resolve(spec.learner).options())
+            unknown = sorted(set(spec.options) - set(valid))
+            if unknown:
+                problems.append(
+                    f"{where}.options: {spec.learner} does not take {unknown}"
+                    f"{did_you_mean(unknown[0], valid)} (valid: {', '.join(valid)})"
+                )
+            if spec.n_agents is not None and spec.n_agents < 2:
+                problems.append(f"{where}.n_agents: a learner needs at least 2 agents (got {spec.n_agents})")
+        else:
+            if spec.train is not None:
+                problems.append(
+                    f"{where}.train: only learners train; preset {spec.preset!r} has nothing to learn"
+                )
+            if spec.preset != TASK_GRAPH and spec.preset not in topologies.names():
+                problems.append(
+                    f"{where}.preset: unknown preset {spec.preset!r}"
+                    f"{did_you_mean(str(spec.preset), topologies.names())} (or `task`: the task's own "
+                    "graph, for AgentsNet)"
+                )
+        if spec.model is not None and spec.model not in cfg.models:
+            problems.append(
+                f"{where}.model: unknown model {spec.model!r}{did_you_mean(spec.model, list(cfg.models))}; "
+                f"named models: {sorted(cfg.models)}"
+            )
+    labels = [spec.name for spec in cfg.topologies]
+    if len(set(labels)) != len(labels):
+        problems.append("topologies: two topologies share a label; give each a distinct `label`")
+    return problems
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            parent: Any = ExperimentConfig
+            for part in problem["loc"][:-1]:
+                field_info = parent.model_fields.get(str(part)) if isinstance(part, str) else None
+                if field_info is not None:
+                    annotation = field_info.annotation
+                    parent = next(
+                        (
+                            a
+                            for a in getattr(annotation, "__args__", (annotation,))
+                            if isinstance(a, type) and issubclass(a, BaseModel)
+                        ),
+                        parent,
+                    )
+            key = str(problem["loc"][-1])
+            lines.append(
+                f"  {where}: unknown key{did_you_mean(key, parent.model_fields)} "
+                f"(valid: {', '.join(parent.model_fields)})"
+            )
+        elif problem["type"] == "missing":
+            lines.append(f"  {where}: missing (required)")
+        elif problem["type"] == "value_error":  # a validator's own message (an unknown backend kind)
+            lines.append(f"  {where}: {problem['ctx']['error']}")
+        else:
+            lines.append(f"  {where}: {problem['msg']} (got {problem.get('input')!r})")
+    return f"invalid experiment file {source}:\n" + "\n".join(lines)

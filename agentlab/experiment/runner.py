@@ -1,0 +1,270 @@
+"""Running an experiment file: every topology for every seed, into one run folder, resumably.
+
+Running the same file again resumes: messages on disk are replayed, not called again, and items
+already finished are not scored twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from langchain_core.language_models import BaseChatModel
+
+from agentlab.cache import CallCache
+from agentlab.engine import Engine
+from agentlab.experiment.analysis import in_task_order, records_by_unit, results_by_unit, summarize
+from agentlab.experiment.config import TASK_GRAPH, ExperimentConfig, TopologySpec, TrainSpec, parse
+from agentlab.experiment.folder import RunFolder, environment
+from agentlab.message import Message
+from agentlab.models.backends import ModelSpec, build
+from agentlab.protocols import GraphTask
+from agentlab.run import ItemResult, Run
+from agentlab.tasks.task import Task
+from agentlab.team import Team
+
+if TYPE_CHECKING:
+    from agentlab.topologies.learning import GraphLearner, TrainingLog
+from agentlab.views.report import text_table, write_report
+
+
+@dataclass
+class ExperimentResult:
+    """The runs of an experiment, keyed by (topology label, seed), and where they were written."""
+
+    folder: Path
+    runs: dict[tuple[str, int], Run]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        return text_table(list(self.runs.values()))
+
+    def __repr__(self) -> str:
+        return f"ExperimentResult({self.folder}):\n{self.table()}"
+
+
+class Experiment:
+    """``Experiment.from_yaml("experiments/x.yaml").run()``: the notebook twin of ``agentlab run``."""
+
+    def __init__(self, config: ExperimentConfig, source: str = "<config>") -> None:
+        self.config, self.source = parse(config.model_dump(), source), source
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Experiment:
+        experiment = cls.__new__(cls)
+        experiment.config, experiment.source = parse(data, source), source
+        return experiment
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Experiment:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no experiment file at {path}")
+        return cls.from_dict(yaml.safe_load(path.read_text()), str(path))
+
+    def task(self, seed: int) -> Task:
+        """The task for one seed: the seed draws the items unless the task section fixes its own."""
+        from agentlab import tasks
+
+        options = {k: v for k, v in self.config.task.items() if k != "name"}
+        return tasks.load(self.config.task["name"], **({"seed": seed} | options))
+
+    def run(self, root: str | Path = "runs", progress: bool = True) -> ExperimentResult:
+        """Run every topology for every seed, or resume where an earlier run of this file stopped."""
+        cfg = self.config
+        rank, world, state = processes()
+        folder = RunFolder(Path(root) / cfg.name, rank)
+        if rank == 0:
+            folder.open_for_writing()
+            self._start(folder)
+        if state is not None:
+            state.wait_for_everyone()
+        runs: dict[tuple[str, int], Run] = {}
+        training: dict[str, Any] = {}
+        with folder:  # the first process opened it already; the others open theirs here
+            prior = {
+                unit: {(m.item_id, m.round, m.sender): m for m in messages}
+                for unit, messages in records_by_unit(folder).items()
+            }
+            finished = {(row["unit"], row["item_id"]) for row in folder.read("results")}
+            cache = CallCache() if cfg.cache else None
+            device = str(state.device) if state is not None and state.device.type == "cuda" else None
+            for seed in cfg.seeds:
+                task = self.task(seed)
+                mine = replace(task, items=list(task.items)[rank::world]) if world > 1 else task
+                loaded: dict[str | None, BaseChatModel] = {}  # each model loads once per seed
+                for spec in cfg.topologies:
+                    unit = spec.unit(seed)
+                    if spec.model not in loaded:
+                        model_spec: ModelSpec = cfg.models[spec.model] if spec.model else cfg.model
+                        loaded[spec.model] = build(model_spec, seed, device)
+                    team, log = self._team(
+                        spec, seed, task, loaded[spec.model], folder, cache, progress, state
+                    )
+                    if log is not None:
+                        training[unit] = log
+
+                    def keep_message(message: Message, unit: str = unit) -> None:
+                        folder.append_record({"unit": unit, **message.to_dict()})
+
+                    def keep_result(result: ItemResult, unit: str = unit) -> None:
+                        if (unit, result.item_id) not in finished:
+                            folder.append_result({"unit": unit, **asdict(result)})
+
+                    engine = Engine(
+                        team,
+                        mine,
+                        cfg.unit_rounds(spec),
+                        cfg.run_settings(),
+                        cache=cache,
+                        progress=progress and rank == 0,
+                        keep_records=False,  # records live in records.jsonl, read back when needed
+                        prior=prior.get(unit),
+                        on_message=keep_message,
+                        on_result=keep_result,
+                    )
+                    runs[(spec.name, seed)] = engine.run()
+        if state is not None:
+            state.wait_for_everyone()
+            if rank != 0:  # the first process gathers every process's records into one run
+                return ExperimentResult(folder.path, runs)
+        runs = self._gathered(folder, runs)
+        metrics = summarize(runs)
+        if training:  # learners' training costs, kept apart from the test runs' tokens
+            metrics["training"] = {
+                unit: {
+                    "tokens": log.usage.total_tokens,
+                    "calls": log.calls,
+                    "cache_hits": log.cache_hits,
+                    "steps": len(log.steps),
+                    "stopped": log.stopped,
+                }
+                for unit, log in training.items()
+            }
+        folder.write("metrics.json", json.dumps(metrics, indent=2, default=str))
+        write_report(list(runs.values()), folder.path / "report.html", title=f"{cfg.name}")
+        return ExperimentResult(folder.path, runs, metrics)
+
+    def _team(
+        self,
+        spec: TopologySpec,
+        seed: int,
+        task: Task,
+        model: BaseChatModel,
+        folder: RunFolder,
+        cache: CallCache | None,
+        progress: bool,
+        state: Any,
+    ) -> tuple[Team, TrainingLog | None]:
+        """The team one topology runs (a preset, the task's own graphs, or a trained learner) and
+        what training it cost."""
+        from agentlab import topologies
+        from agentlab.topologies.learning import LEARNERS
+
+        if spec.preset == TASK_GRAPH:
+            if not isinstance(task, GraphTask):
+                raise ValueError(
+                    f"{self.source}: `preset: task` needs a task that brings its own graph (agentsnet/...); "
+                    f"{task.name!r} does not"
+                )
+            return task.team(model, name=spec.name), None
+        if spec.preset is not None:
+            team = topologies.load(
+                spec.preset, n_agents=spec.n_agents, model=model, roles=spec.roles, **spec.options
+            )
+            team.name = spec.name
+            return team, None
+        if folder.rank == 0:  # the first process trains, the others load what it saved
+            learner = self._trained(spec, seed, task, model, folder, cache, progress)
+        if state is not None:
+            state.wait_for_everyone()
+        if folder.rank != 0:
+            learner = LEARNERS.resolve(str(spec.learner)).load(folder.learner_path(spec.name, seed), model)
+        return learner.team(name=spec.name), learner.log
+
+    def _trained(
+        self,
+        spec: TopologySpec,
+        seed: int,
+        task: Task,
+        model: BaseChatModel,
+        folder: RunFolder,
+        cache: CallCache | None,
+        progress: bool,
+    ) -> GraphLearner:
+        """A learner trained on the task's train split, or the one an earlier run saved."""
+        from agentlab.agent import Agent
+        from agentlab.topologies import roles as role_library
+        from agentlab.topologies.learning import LEARNERS
+
+        cls = LEARNERS.resolve(str(spec.learner))
+        saved = folder.learner_path(spec.name, seed)
+        if saved.exists():
+            return cls.load(saved, model=model)
+        n = spec.n_agents or 4
+        profiles = list(role_library(spec.roles) if isinstance(spec.roles, str) else spec.roles or [""])
+        agents = [Agent(f"agent{i}", role=profiles[i % len(profiles)]) for i in range(n)]
+        options = {"seed": seed, "rounds": spec.rounds or self.config.rounds, **spec.options}
+        learner = cls(agents, model=model, **options)
+        train = spec.train or TrainSpec()
+        learner.fit(
+            task.train(train.items),
+            epochs=train.epochs,
+            batch_size=train.batch_size,
+            samples_per_query=train.samples_per_query,
+            token_budget=train.token_budget,
+            seed=seed,
+            cache=cache if cache is not None else False,
+            progress=progress,
+        )
+        saved.parent.mkdir(exist_ok=True)
+        staging = saved.with_suffix(".tmp")
+        learner.save(staging)
+        os.replace(staging, saved)
+        return learner
+
+    def _gathered(self, folder: RunFolder, runs: dict[tuple[str, int], Run]) -> dict[tuple[str, int], Run]:
+        """Each run with every process's results and records (one process: its own, as they are)."""
+        by_unit = results_by_unit(folder)
+        tasks = {seed: self.task(seed) for seed in {seed for _, seed in runs}}
+        gathered = {}
+        for (label, seed), run in runs.items():
+            unit = f"{label}/seed{seed}"
+            results = in_task_order(by_unit.get(unit, []), tasks[seed])
+            gathered[(label, seed)] = replace(run, results=results, records=folder.records(unit))
+        return gathered
+
+    def _start(self, folder: RunFolder) -> None:
+        """Write the resolved config, or check that the folder holds this same config."""
+        resolved = self.config.model_dump(mode="json")
+        config_file = folder.path / "config.yaml"
+        if config_file.exists():
+            before = yaml.safe_load(config_file.read_text())
+            with contextlib.suppress(ValueError):  # an older folder lacks settings added since
+                before = parse(before, str(config_file)).model_dump(mode="json")
+            if before != resolved:
+                folder.close()
+                raise ValueError(
+                    f"{folder.path} holds a run of a different config; to resume, use the same file, "
+                    f"or give this experiment another name (or delete {folder.path})"
+                )
+        else:
+            folder.write("config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+            folder.write("environment.json", json.dumps(environment(), indent=2))
+
+
+def processes() -> tuple[int, int, Any]:
+    """(this process's rank, how many there are, accelerate's state) under a multi-process launcher
+    (``accelerate launch``, torchrun), else (0, 1, None)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, None
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state.process_index, state.num_processes, state

@@ -1,0 +1,80 @@
+"""Model backends: what ``kind:`` in an experiment file's ``model:`` section names.
+
+A backend is one function that builds a langchain-core chat model from a ``ModelSpec``, registered
+where the backend lives: ``@backend("local", requires=("transformers",))``. A backend whose
+packages are missing still shows in the list of kinds, and choosing it fails with the install
+command before any model is built.
+
+>>> sorted(BACKENDS)
+['default', 'local', 'scripted']
+>>> build(ModelSpec(kind="scripted", reply="The answer is 3"), seed=0).invoke("2 + 1?").content
+'The answer is 3'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agentlab.registry import Registry
+
+
+class ModelSpec(BaseModel):
+    """A model as an experiment file gives it; every field but ``kind`` is a backend's setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = "default"  # a registered backend: default (embedded), local, scripted, ...
+    path: str | None = None  # local: a folder or hub id
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    batch_size: int = 64
+    prefix_cache_mib: int = Field(512, ge=0)  # memory for prompt prefixes read once; 0 turns it off
+    reply: str = "The answer is 0"  # scripted: what every agent says (dry runs, tests)
+    delay: float = 0.0  # scripted: seconds each batch takes
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        BACKENDS.entry(kind)  # an unknown kind raises with the choices and the closest one
+        return kind
+
+    def generation(self) -> dict[str, Any]:
+        """The generation settings a local backend passes on."""
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "batch_size": self.batch_size,
+            "prefix_cache_mib": self.prefix_cache_mib,
+        }
+
+
+# (spec, seed, device) -> chat model; device: where this process should put its copy ("cuda:1"),
+# None to let the backend choose
+Backend = Callable[[ModelSpec, int, str | None], BaseChatModel]
+
+BACKENDS: Registry[Backend] = Registry("model backend", packages=["agentlab.models"])
+
+
+def backend(
+    name: str, *, requires: Iterable[str] = (), install: str | None = None
+) -> Callable[[Backend], Backend]:
+    """Registers a backend under ``name``: ``requires`` are import names it needs, ``install`` the
+    command that installs them."""
+    return BACKENDS.register(name, requires=requires, install=install)
+
+
+def build(spec: ModelSpec, seed: int, device: str | None = None) -> BaseChatModel:
+    """The chat model ``spec`` describes, seeded with ``seed`` where the backend samples."""
+    model = BACKENDS.resolve(spec.kind)(spec, seed, device)
+    if not isinstance(model, BaseChatModel):
+        raise TypeError(
+            f"model backend {spec.kind!r} returned a {type(model).__name__}, "
+            "not a langchain-core BaseChatModel"
+        )
+    return model

@@ -1,0 +1,73 @@
+"""Loading tasks by name: a card's loader, extractor and scorer, or a task registered in code."""
+
+from __future__ import annotations
+
+import inspect
+from functools import partial
+from typing import Any
+
+from agentlab._cards import load_card
+from agentlab.tasks.registries import EXTRACTORS, LOADERS, SCORERS, TASKS
+from agentlab.tasks.task import Task
+
+
+def load(name: str, **options: Any) -> Task:
+    """Load a task by name: a built-in card, or one registered with ``@al.tasks.register``.
+
+    >>> task = load("arithmetic", n=5, seed=1)
+    >>> len(task), len(task.train(3))
+    (5, 3)
+    """
+    return TASKS.resolve(name)(**options)
+
+
+def from_card(name: str, **options: Any) -> Task:
+    """The task a card in ``tasks/`` describes, with ``options`` for its loader."""
+    card = load_card("tasks", name)
+    loader = LOADERS.resolve(card["loader"])
+    accepted = set(inspect.signature(loader).parameters) - {"card"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(f"task {name!r} does not take {unknown}; it takes {sorted(accepted)}")
+    loaded = loader(card, **options)
+    if isinstance(loaded, Task):
+        loaded.meta["options"] = options
+        return loaded
+    items, train = loaded
+    return Task(
+        name,
+        items,
+        card["prompt"],
+        EXTRACTORS.resolve(card["extractor"]),
+        SCORERS.resolve(card["scorer"]),
+        train,
+        meta={"card": card, "options": options},
+    )
+
+
+def names() -> list[str]:
+    """Every task name ``load`` takes."""
+    return TASKS.names()
+
+
+def list_tasks() -> list[dict[str, Any]]:
+    """Every task with its description, source and size per split (a code-registered task: its
+    docstring's first line)."""
+    rows = []
+    for name in TASKS.names():
+        factory = TASKS.resolve(name)
+        if isinstance(factory, partial) and factory.func is from_card:
+            card = load_card("tasks", factory.args[0])
+            rows.append({k: card.get(k) for k in ("name", "description", "source", "size", "splits")})
+        else:
+            doc = (inspect.getdoc(factory) or "").split("\n")[0]
+            rows.append(
+                {
+                    "name": name,
+                    "description": doc,
+                    "source": "registered in code",
+                    "size": None,
+                    "splits": None,
+                }
+            )
+    return rows

@@ -1,0 +1,43 @@
+"""G-Designer designs a different graph per query and saves what it learned."""
+
+import torch
+
+import agentlab as al
+from tests.topologies.learning_fixtures import (
+    KINDS,
+    expert_agents,
+    secret_task,
+    two_experts_model,
+)
+
+FAST = {"progress": False, "cache": False}
+
+
+def edges_into(graph, target):
+    return {u for u, v in graph.spatial if v == target}
+
+
+def test_gdesigner_designs_a_different_graph_per_query():
+    task = secret_task(32, KINDS)
+    designer = al.topologies.GDesigner(
+        expert_agents(), model=two_experts_model(), token_penalty=0.0, seed=0, lr=0.02
+    )
+    designer.fit(task.train(), epochs=25, batch_size=8, samples_per_query=4, **FAST)
+    astro, chef, decider = 0, 1, 2
+    astronomy, cooking = task.items[0], task.items[1]
+    with torch.no_grad():
+        pa, pc = (designer.distributions([item])[0].spatial for item in (astronomy, cooking))
+    assert pa[astro, decider] > 0.9 and pa[chef, decider] < 0.1
+    assert pc[chef, decider] > 0.9 and pc[astro, decider] < 0.1
+    assert edges_into(designer.graph_for(astronomy), "decider") == {"astro"}
+    assert edges_into(designer.graph_for(cooking), "decider") == {"chef"}
+    assert designer.team().run(task, **FAST).accuracy == 1.0
+
+
+def test_gdesigner_saves_and_loads(tmp_path):
+    task = secret_task(8, KINDS)
+    designer = al.topologies.GDesigner(expert_agents(), model=two_experts_model(), seed=1)
+    designer.fit(task.train(), epochs=1, batch_size=4, samples_per_query=2, **FAST)
+    again = al.topologies.GDesigner.load(designer.save(tmp_path / "gd.pt"), model=two_experts_model())
+    for item in task.items[:2]:
+        assert again.graph_for(item) == designer.graph_for(item)

@@ -1,0 +1,69 @@
+"""What all learners share: gradient for every loss term, training tokens apart, held-out items."""
+
+import random
+
+import pytest
+
+import agentlab as al
+from agentlab.topologies.learning import sample_graph
+from tests.topologies.learning_fixtures import (
+    KINDS,
+    expert_agents,
+    knower_agents,
+    knower_and_adversary_model,
+    secret_task,
+    two_experts_model,
+)
+
+FAST = {"progress": False, "cache": False}
+
+
+def grads_from(term, params):
+    for p in params:
+        p.grad = None
+    term.backward(retain_graph=True)
+    return [p for p in params if p.grad is not None and p.grad.abs().sum() > 0]
+
+
+def test_every_loss_term_receives_gradient():
+    task = secret_task(4, KINDS).train()
+    items = list(task.items)
+    swarm = al.topologies.GPTSwarm(knower_agents(), model=knower_and_adversary_model())
+    prune = al.topologies.AgentPrune(knower_agents(), model=knower_and_adversary_model(), rounds=2)
+    designer = al.topologies.GDesigner(expert_agents(), model=two_experts_model())
+    for learner in (swarm, prune, designer):
+        dists = learner.distributions(items, training=True)
+        policy = -sum(sample_graph(d, random.Random(k)).log_prob for k, d in enumerate(dists))
+        terms = {"policy": policy, **learner.regularizers(dists)}
+        for name, term in terms.items():
+            assert grads_from(term, learner.parameters()), f"{type(learner).__name__}: {name} has no gradient"
+    prune_terms = prune.regularizers(prune.distributions(items))
+    assert grads_from(prune_terms["low_rank_temporal"], prune.parameters()) == [prune.temporal_logits]
+    assert set(designer.regularizers(designer.distributions(items, training=True))) == {
+        "kl",
+        "anchor",
+        "sparsity",
+    }
+    kl = designer.regularizers(designer.distributions(items, training=True))["kl"]
+    assert any(p is designer.encoder.log_var.bias for p in grads_from(kl, designer.parameters()))
+
+
+def test_training_tokens_are_counted_apart_from_test_tokens(swarm):
+    learner, task = swarm
+    steps = 12 * 3
+    assert len(learner.log.steps) == steps
+    assert learner.log.calls == steps * 8 * 4 * 4  # items x samples x agents per step
+    assert learner.log.usage.total_tokens > 0
+    run = learner.team().run(task, **FAST)
+    assert run.usage.total_tokens < learner.log.usage.total_tokens / 10
+
+
+def test_learners_refuse_test_items_and_stop_at_a_token_budget():
+    task = secret_task(16)
+    learner = al.topologies.GPTSwarm(knower_agents(), model=knower_and_adversary_model())
+    with pytest.raises(ValueError, match=r"pass task.train\(n\)"):
+        learner.fit(task, **FAST)
+    learner.fit(task.train(), epochs=5, batch_size=4, samples_per_query=2, token_budget=500, **FAST)
+    assert learner.log.stopped and "token budget 500" in learner.log.stopped
+    assert 500 <= learner.log.usage.total_tokens < 500 + 4 * 2 * 4 * 40
+    assert len(learner.log.steps) < 5 * 4
