@@ -40,7 +40,10 @@ class ModelSpec(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        BACKENDS.entry(kind)  # an unknown kind raises with the choices and the closest one
+        try:  # an unknown kind, or one whose packages are missing, is named before any model loads
+            BACKENDS.resolve(kind)
+        except ImportError as error:
+            raise ValueError(str(error)) from None
         return kind
 
     def generation(self) -> dict[str, Any]:
