@@ -91,6 +91,10 @@ class Registry(Generic[T]):
             )
         self._entries[name] = Entry(name, value, tuple(requires), install)
 
+    def remove(self, name: str) -> None:
+        """Forgets ``name`` (a notebook redefining a thing under another name, tests)."""
+        self._entries.pop(name, None)
+
     def _discover(self) -> None:
         if self._discovered:
             return

@@ -11,6 +11,28 @@ from agentlab.experiment import Experiment
 from agentlab.tasks.extract import extract_number
 from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
 
+TOYS = {  # registered below; forgotten when this module is done, so no other test sees them
+    "learner": ["toy-uniform"],
+    "backend": ["toy-echo", "toy-remote"],
+    "task": ["toy-sums"],
+    "preset": ["toy-ring"],
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forget_the_toys():
+    yield
+    registries = {
+        "learner": al.topologies.learners,
+        "backend": al.models.BACKENDS,
+        "task": al.tasks.registries.TASKS,
+        "preset": al.topologies.PRESETS,
+    }
+    for kind, names in TOYS.items():
+        for name in names:
+            registries[kind].remove(name)
+
+
 FILE = {
     "name": "ext",
     "task": {"name": "arithmetic", "n": 3},

@@ -3,9 +3,7 @@
 import pytest
 
 import agentlab as al
-from tests.topologies.learning_fixtures import knower_agents, knower_and_adversary_model, secret_task
-
-FAST = {"progress": False, "cache": False}
+from tests.topologies.learning_fixtures import FAST, knower_agents, knower_and_adversary_model, secret_task
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,10 @@ def two_experts_model() -> al.models.ScriptedChatModel:
 
 def expert_agents() -> list[al.Agent]:
     return [al.Agent(n, role=f"I am {n}") for n in ("astro", "chef", "decider")]
+
+
+FAST = {"progress": False, "cache": False}  # learner tests run without progress bars or a call cache
+
+
+def edges_into(graph: al.CommGraph, target: str) -> set[str]:
+    return {u for u, v in graph.spatial if v == target}

@@ -2,12 +2,11 @@
 
 import agentlab as al
 from tests.topologies.learning_fixtures import (
+    FAST,
     knower_agents,
     knower_and_adversary_model,
     secret_task,
 )
-
-FAST = {"progress": False, "cache": False}
 
 
 def test_agentprune_cuts_the_adversary_in_space_and_time_then_prunes_to_the_target():

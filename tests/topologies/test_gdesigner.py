@@ -4,17 +4,13 @@ import torch
 
 import agentlab as al
 from tests.topologies.learning_fixtures import (
+    FAST,
     KINDS,
+    edges_into,
     expert_agents,
     secret_task,
     two_experts_model,
 )
-
-FAST = {"progress": False, "cache": False}
-
-
-def edges_into(graph, target):
-    return {u for u, v in graph.spatial if v == target}
 
 
 def test_gdesigner_designs_a_different_graph_per_query():

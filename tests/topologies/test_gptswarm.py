@@ -5,16 +5,12 @@ import torch
 
 import agentlab as al
 from tests.topologies.learning_fixtures import (
+    FAST,
+    edges_into,
     knower_agents,
     knower_and_adversary_model,
     secret_task,
 )
-
-FAST = {"progress": False, "cache": False}
-
-
-def edges_into(graph, target):
-    return {u for u, v in graph.spatial if v == target}
 
 
 def test_gptswarm_links_the_knower_to_the_decider_and_cuts_the_adversary(swarm):

@@ -3,10 +3,12 @@
 import random
 
 import pytest
+import torch
 
 import agentlab as al
 from agentlab.topologies.learning import sample_graph
 from tests.topologies.learning_fixtures import (
+    FAST,
     KINDS,
     expert_agents,
     knower_agents,
@@ -14,8 +16,6 @@ from tests.topologies.learning_fixtures import (
     secret_task,
     two_experts_model,
 )
-
-FAST = {"progress": False, "cache": False}
 
 
 def grads_from(term, params):
@@ -67,3 +67,23 @@ def test_learners_refuse_test_items_and_stop_at_a_token_budget():
     assert learner.log.stopped and "token budget 500" in learner.log.stopped
     assert 500 <= learner.log.usage.total_tokens < 500 + 4 * 2 * 4 * 40
     assert len(learner.log.steps) < 5 * 4
+
+
+def test_parameters_are_saved_by_name_and_files_saved_by_position_still_load(tmp_path):
+    learner = al.topologies.AgentPrune(knower_agents(), model=knower_and_adversary_model(), rounds=2, seed=3)
+    saved = torch.load(learner.save(tmp_path / "new.pt"), weights_only=False)
+    assert saved["format"] == 2 and set(saved["state"]) == {"spatial_logits", "temporal_logits"}
+    assert saved["config"]["rounds"] == 2 and saved["config"]["sparsity"] == 0.5
+    old = {k: v for k, v in saved.items() if k != "format"} | {"state": list(saved["state"].values())}
+    torch.save(old, tmp_path / "old.pt")  # what earlier versions wrote: a list, in parameter order
+    again = al.topologies.AgentPrune.load(tmp_path / "old.pt")
+    assert torch.equal(again.temporal_logits, learner.temporal_logits)
+    saved["state"]["extra"] = saved["state"].pop("temporal_logits")
+    torch.save(saved, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=r"missing \['temporal_logits'\], unexpected \['extra'\]"):
+        al.topologies.AgentPrune.load(tmp_path / "bad.pt")
+
+
+def test_an_unknown_learner_setting_is_named_with_the_closest():
+    with pytest.raises(TypeError, match=r"GDesigner does not take \['kl_wieght'\]; did you mean 'kl_weight'"):
+        al.topologies.GDesigner(expert_agents(), kl_wieght=0.1)
