@@ -143,10 +143,6 @@ class Registry(Generic[T]):
             raise ImportError(f"{self.kind} {name!r} needs {', '.join(missing)}; install with: {how}")
         return known.value
 
-    def name_of(self, value: T) -> str | None:
-        self._discover()
-        return next((e.name for e in self._entries.values() if e.value is value), None)
-
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
 

@@ -46,14 +46,15 @@ class ModelSpec(BaseModel):
             raise ValueError(str(error)) from None
         return kind
 
-    def generation(self) -> dict[str, Any]:
-        """The generation settings a local backend passes on."""
+    def generation(self, device: str | None = None) -> dict[str, Any]:
+        """The settings a local backend passes on: generation, and the device when one is given."""
         return {
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "batch_size": self.batch_size,
             "prefix_cache_mib": self.prefix_cache_mib,
+            **({"device_map": {"": device}} if device else {}),
         }
 
 

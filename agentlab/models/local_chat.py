@@ -301,9 +301,7 @@ class LocalChatModel(InProcessChatModel):
 def _local_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
     if not spec.path:
         raise ValueError("model.kind 'local' needs model.path (a folder or hub id)")
-    return LocalChatModel.from_pretrained(
-        spec.path, **spec.generation(), seed=seed, **({"device_map": {"": device}} if device else {})
-    )
+    return LocalChatModel.from_pretrained(spec.path, **spec.generation(device), seed=seed)
 
 
 class GenerationStream:

@@ -173,7 +173,7 @@ class GraphLearner(ABC):
     ) -> None:
         if len(agents) < 2:
             raise ValueError(f"a topology learner needs at least two agents; got {len(agents)}")
-        valid = [f.name for f in fields(self.Settings)]
+        valid = self.options()
         unknown = [k for k in settings if k not in valid]
         if unknown:
             raise TypeError(
