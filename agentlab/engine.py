@@ -22,7 +22,7 @@ from agentlab.message import Message, Usage
 from agentlab.protocols import GenerationStream, StreamingModel
 from agentlab.run import ItemResult, Run
 from agentlab.settings import RunSettings
-from agentlab.tasks.task import Item, Task
+from agentlab.tasks.task import Item, Score, Task
 
 if TYPE_CHECKING:
     from agentlab.team import Team
@@ -493,7 +493,9 @@ def decide(graph: CommGraph, task: Task, item: Item, last_round: Mapping[str, st
     else:
         votes = Counter(a for a in answers.values() if a is not None)
         prediction = votes.most_common(1)[0][0] if votes else None
-    return ItemResult(item.id, prediction, item.reference, task.score(prediction, item.reference), answers)
+    score = task.score(prediction, item.reference)
+    scoring = score.detail if isinstance(score, Score) else {}
+    return ItemResult(item.id, prediction, item.reference, float(score), answers, scoring)
 
 
 def model_name(model: BaseChatModel) -> str:

@@ -20,6 +20,7 @@ class ItemResult:
     reference: Any
     score: float
     answers: dict[str, Any] = field(default_factory=dict)  # each voter's extracted answer
+    scoring: dict[str, Any] = field(default_factory=dict)  # how it was scored (e.g. the sandbox's isolation)
 
 
 @dataclass

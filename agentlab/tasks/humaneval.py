@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentlab.sandbox import Limits, run_untrusted
 from agentlab.tasks.registries import EXTRACTORS, LOADERS, SCORERS
-from agentlab.tasks.task import Item
+from agentlab.tasks.task import Item, Score
 
 if TYPE_CHECKING:
     from agentlab.run import Run
@@ -74,10 +74,15 @@ TEST_LIMITS = Limits(seconds=10)
 
 
 @SCORERS.register("execution")
-def passes_tests(code: str, reference: dict[str, Any], limits: Limits = TEST_LIMITS) -> float:
-    """1.0 when the completion passes the problem's tests in the sandbox, else 0.0."""
+def passes_tests(code: str, reference: dict[str, Any], limits: Limits = TEST_LIMITS) -> Score:
+    """1.0 when the problem's tests ran to their end in the sandbox and passed, else 0.0; the
+    score records the sandbox's isolation and the outcome (passed, failed, incomplete, timeout).
+
+    Exiting early, with status 0 or not, is ``incomplete``: only the harness's nonce, written
+    after ``check`` returned, counts as a pass (``agentlab.sandbox.harness``)."""
     program = f"{code}\n\n{reference['test']}\n\ncheck({reference['entry_point']})\n"
-    return 1.0 if run_untrusted(program, limits).passed else 0.0
+    outcome = run_untrusted(program, limits)
+    return Score(float(outcome.passed), isolation=outcome.isolation, outcome=outcome.status)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

@@ -8,6 +8,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 
+class Score(float):
+    """A score that also says how it was obtained (which sandbox ran the tests, say); a scorer may
+    return one instead of a float, and the item's result keeps ``detail`` as its ``scoring``.
+
+    >>> s = Score(1.0, isolation="namespaces+seccomp")
+    >>> s == 1.0, s.detail
+    (True, {'isolation': 'namespaces+seccomp'})
+    """
+
+    detail: dict[str, Any]
+
+    def __new__(cls, value: float, **detail: Any) -> Score:
+        score = super().__new__(cls, value)
+        score.detail = detail
+        return score
+
+
 @dataclass(frozen=True)
 class Item:
     id: str
@@ -78,7 +95,11 @@ class Task:
         return self.extractor(text)
 
     def score(self, prediction: Any, reference: Any) -> float:
-        return 0.0 if prediction is None else float(self.scorer(prediction, reference))
+        """The scorer's value: a ``Score`` when the scorer says how it scored, else a float."""
+        if prediction is None:
+            return 0.0
+        value = self.scorer(prediction, reference)
+        return value if isinstance(value, Score) else float(value)
 
     def train(self, n: int | None = None) -> Task:
         """The held-out training split as its own Task (first ``n`` items)."""

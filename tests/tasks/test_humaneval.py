@@ -59,6 +59,50 @@ def test_a_hostile_completion_scores_zero(tmp_path):
     assert not marker.exists()
 
 
+WRONG = "    return None\n"  # a body that fails HumanEval/32's tests
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        pytest.param("import sys\nsys.exit(0)\n", id="sys-exit-before-the-tests"),
+        pytest.param("import os\nos._exit(0)\n", id="os-exit-before-the-tests"),
+        pytest.param("import atexit, os\natexit.register(os._exit, 0)\n", id="atexit-exit-0"),
+        pytest.param("import posix, signal\nposix.kill(posix.getpid(), signal.SIGKILL)\n", id="kill-itself"),
+        pytest.param("import posix, signal\nposix.kill(1, signal.SIGKILL)\n", id="kill-the-harness-init"),
+        pytest.param(
+            "print('passed')\nprint('All tests passed')\nimport sys\nsys.exit()\n", id="fake-success"
+        ),
+        pytest.param(
+            "import posix\nfor fd in range(3, 256):\n    try:\n        posix.write(fd, b'0' * 32)\n"
+            "    except OSError:\n        pass\n",
+            id="forged-verdict-on-every-fd",
+        ),
+        pytest.param("import sys\nsys.settrace(lambda *a: None)\n", id="tracer-to-jump-the-tests"),
+        pytest.param("def find_zero(xs):\n    raise SystemExit(0)\n", id="system-exit-inside-check"),
+    ],
+)
+def test_scoring_tricks_do_not_pass(trick):
+    """A pass means the tests ran to their end: exiting, killing or faking on the way scores 0."""
+    task = al.tasks.load("humaneval", limit=1)
+    item = task.items[0]
+    code = task.extract(f"```python\n{item.question}{WRONG}\n{trick}```", item)
+    score = task.score(code, item.reference)
+    assert score == 0.0 and score.detail["outcome"] in ("incomplete", "failed"), score.detail
+
+
+def test_each_result_records_the_isolation_that_scored_it(canonical):
+    task = al.tasks.load("humaneval", limit=1)
+    item = task.items[0]
+    model = al.models.ScriptedChatModel(
+        respond=lambda m: f"```python\n{item.question}{canonical[item.id]}```"
+    )
+    run = al.Team([al.Agent("coder")], model=model).run(task, cache=False, progress=False)
+    (result,) = run.results
+    assert result.score == 1.0
+    assert result.scoring == {"isolation": "namespaces+seccomp", "outcome": "passed"}
+
+
 def test_pass_at_k_is_unbiased_and_reads_several_runs():
     assert pass_at_k(5, 0, 1) == 0.0 and pass_at_k(5, 5, 3) == 1.0
     assert pass_at_k(4, 1, 2) == pytest.approx(1 - 3 / 6)
