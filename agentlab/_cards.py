@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
+from agentlab._yaml import load_file
 
 _PACKAGE = Path(__file__).parent
 
@@ -34,5 +34,4 @@ def load_card(kind: str, name: str) -> dict[str, Any]:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"unknown {kind[:-1] if kind.endswith('s') else kind} {name!r}{hint} Known: {names}")
-    with path.open() as f:
-        return yaml.safe_load(f)
+    return load_file(path)

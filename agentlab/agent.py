@@ -12,6 +12,18 @@ DEFAULT_TEMPLATE = "{task}{context}"
 CONTEXT_HEADER = "\n\nWhat other agents said:\n"
 
 
+def require_chat_model(model: object, owner: str) -> None:
+    """A clear error when something that is not a langchain-core chat model is given as one."""
+    if model is None or isinstance(model, BaseChatModel):
+        return
+    hint = (
+        "a name is not a model here; build one, e.g. al.models.default() or al.models.local('path/to/model')"
+        if isinstance(model, str)
+        else "give a langchain-core chat model (BaseChatModel)"
+    )
+    raise TypeError(f"{owner} is {model!r}: {hint}")
+
+
 @dataclass(eq=False)
 class Agent:
     """A named role with a prompt template and a langchain-core chat model.
@@ -32,6 +44,7 @@ class Agent:
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"an agent needs a non-empty string name, got {self.name!r}")
+        require_chat_model(self.model, f"agent {self.name!r}'s model")
         for field in ("{task}", "{context}"):
             if field not in self.template:
                 raise ValueError(

@@ -58,18 +58,32 @@ class CommGraph:
     layers: tuple[tuple[str, ...], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.agents, str):
+            raise TypeError(
+                f"agents is a list of names, not a string: CommGraph([{self.agents!r}]) for one agent, "
+                f"CommGraph({list(self.agents)!r}) if each letter is an agent"
+            )
         agents = tuple(self.agents)
         if not agents:
             raise ValueError("a communication graph needs at least one agent; got none")
         duplicates = sorted({a for a in agents if agents.count(a) > 1})
         if duplicates:
             raise ValueError(f"agent names must be unique; repeated: {duplicates}")
+        for kind, given in (("spatial", self.spatial), ("temporal", self.temporal)):
+            if isinstance(given, str) or any(isinstance(e, str) for e in given):
+                raise TypeError(
+                    f"{kind} edges are a list of (sender, receiver) pairs, e.g. [('a', 'b')]; got {given!r}"
+                )
         spatial = tuple(tuple(e) for e in self.spatial)
         temporal = tuple(tuple(e) for e in self.temporal)
         for kind, edges in (("spatial", spatial), ("temporal", temporal)):
             for edge in edges:
+                if len(edge) != 2:
+                    raise ValueError(
+                        f"{kind} edge {edge!r} has {len(edge)} parts; an edge is a (sender, receiver) pair"
+                    )
                 unknown = [a for a in edge if a not in agents]
-                if len(edge) != 2 or unknown:
+                if unknown:
                     raise ValueError(
                         f"{kind} edge {edge!r} names unknown agent(s) {unknown}; known agents: {list(agents)}"
                     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agentlab.agent import Agent
+from agentlab.agent import Agent, require_chat_model
 from agentlab.cache import CallCache
 from agentlab.engine import Engine
 from agentlab.graph import CommGraph, MajorityVote
@@ -48,6 +48,9 @@ class Team:
     ) -> None:
         if not agents:
             raise ValueError("a team needs at least one agent; got an empty list")
+        if isinstance(agents, str) or not all(isinstance(a, Agent) for a in agents):
+            raise TypeError(f"agents are al.Agent objects, e.g. [al.Agent('solver')]; got {agents!r}")
+        require_chat_model(model, "the team's model")
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
             raise ValueError(f"agent names must be unique in a team; got {names}")

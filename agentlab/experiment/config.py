@@ -6,9 +6,10 @@ registry before any model is loaded, and a wrong one gets the closest valid name
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentlab.models.backends import ModelSpec
 from agentlab.registry import did_you_mean
@@ -37,8 +38,8 @@ class TopologySpec(_Strict):
     preset: str | None = None
     learner: str | None = None  # a registered learner's name (al.topologies.learners)
     label: str | None = None  # defaults to the preset or learner name
-    n_agents: int | None = None
-    rounds: int | None = None  # defaults to the experiment's rounds
+    n_agents: int | None = Field(None, ge=1)
+    rounds: int | None = Field(None, ge=1)  # defaults to the experiment's rounds
     roles: list[str] | str | None = None  # profiles, or a family of the role library ("math")
     model: str | None = None  # a key of the experiment's `models`; defaults to its `model`
     options: dict[str, Any] = Field(default_factory=dict)  # the preset's or the learner's settings
@@ -58,14 +59,46 @@ class ExperimentConfig(RunSettings):
     ...) are ``RunSettings``' fields, at the top level of the file; ``budget`` is per topology
     and seed."""
 
-    name: str
+    name: str  # the run folder, inside --root: relative, without `..`
     task: dict[str, Any]  # {name: ..., and al.tasks.load's options}
     topologies: list[TopologySpec] = Field(min_length=1)
     model: ModelSpec = Field(default_factory=ModelSpec)
     models: dict[str, ModelSpec] = Field(default_factory=dict)  # more models, named, for topologies to pick
     rounds: int = Field(1, ge=1)
-    seeds: list[int] = Field(default_factory=lambda: [0])  # each seed draws the task and seeds sampling
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)  # each draws the task, seeds sampling
     cache: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _inside_root(cls, name: str) -> str:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not name.strip():
+            raise ValueError("the run's name is empty; it names the run folder, e.g. `name: my-experiment`")
+        if name.startswith(("/", "\\", "~")) or PureWindowsPath(name).drive:
+            raise ValueError(
+                f"{name!r} is absolute; a run folder is always inside --root, so give a relative name"
+            )
+        if ".." in parts:
+            raise ValueError(f"{name!r} climbs out with `..`; a run folder is always inside --root")
+        return name
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_is_a_mapping(cls, model: Any) -> Any:
+        if isinstance(model, str):
+            raise ValueError(
+                f"a model is a mapping, e.g. `model: {{kind: {model}}}` or "
+                f"`model: {{kind: local, path: ...}}`; got the string {model!r}"
+            )
+        return model
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seed(s) {repeated} appear more than once; each seed is one run, list it once")
+        return seeds
 
     def run_settings(self) -> RunSettings:
         return RunSettings.model_validate(self.model_dump(include=set(RunSettings.model_fields)))
@@ -93,6 +126,7 @@ def parse(data: Any, source: str) -> ExperimentConfig:
 def _check_names(cfg: ExperimentConfig) -> list[str]:
     """What the schema cannot know: names that must resolve through a registry."""
     from agentlab import tasks, topologies
+    from agentlab.tasks.loading import option_problems
     from agentlab.topologies.learning import LEARNERS
 
     problems = []
@@ -101,6 +135,10 @@ def _check_names(cfg: ExperimentConfig) -> list[str]:
         problems.append("task.name: missing (required)")
     elif task_name not in tasks.names():
         problems.append(f"task.name: unknown task {task_name!r}{did_you_mean(str(task_name), tasks.names())}")
+    else:
+        options = {k: v for k, v in cfg.task.items() if k != "name"}
+        for key, problem in option_problems(str(task_name), options):
+            problems.append(f"task.{key}: {problem}" if key else f"task: {problem}")
     for i, spec in enumerate(cfg.topologies):
         where = f"topologies.{i}"
         if (spec.preset is None) == (spec.learner is None):
@@ -135,6 +173,11 @@ def _check_names(cfg: ExperimentConfig) -> list[str]:
                     f"{did_you_mean(str(spec.preset), topologies.names())} (or `task`: the task's own "
                     "graph, for AgentsNet)"
                 )
+            elif spec.preset != TASK_GRAPH:
+                try:  # cheap, and it finds what only the preset knows: its options, its agent count
+                    topologies.graph(str(spec.preset), spec.n_agents, **spec.options)
+                except (TypeError, ValueError) as error:
+                    problems.append(f"{where}: {error}")
         if spec.model is not None and spec.model not in cfg.models:
             problems.append(
                 f"{where}.model: unknown model {spec.model!r}{did_you_mean(spec.model, list(cfg.models))}; "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from langchain_core.language_models import BaseChatModel
 
+from agentlab._yaml import load_file
 from agentlab.cache import CallCache
 from agentlab.engine import Engine
 from agentlab.experiment.analysis import in_task_order, records_by_unit, results_by_unit, summarize
@@ -65,7 +66,7 @@ class Experiment:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no experiment file at {path}")
-        return cls.from_dict(yaml.safe_load(path.read_text()), str(path))
+        return cls.from_dict(load_file(path), str(path))
 
     def task(self, seed: int) -> Task:
         """The task for one seed: the seed draws the items unless the task section fixes its own."""

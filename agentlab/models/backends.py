@@ -29,13 +29,13 @@ class ModelSpec(BaseModel):
 
     kind: str = "default"  # a registered backend: default (embedded), local, scripted, ...
     path: str | None = None  # local: a folder or hub id
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    batch_size: int = 64
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)  # 0 is greedy
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    batch_size: int = Field(64, ge=1)
     prefix_cache_mib: int = Field(512, ge=0)  # memory for prompt prefixes read once; 0 turns it off
     reply: str = "The answer is 0"  # scripted: what every agent says (dry runs, tests)
-    delay: float = 0.0  # scripted: seconds each batch takes
+    delay: float = Field(0.0, ge=0.0)  # scripted: seconds each batch takes
 
     @field_validator("kind")
     @classmethod

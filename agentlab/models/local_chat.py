@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.greedy import greedy_dropping_finished
@@ -40,11 +40,13 @@ class LocalChatModel(InProcessChatModel):
 
     model_name: str
     revision: str | None = None  # part of the cache key: bump it when the weights change
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = None
-    batch_size: int = 64  # conversations per generate; decoding is memory-bound, so wider is faster
+    batch_size: int = Field(
+        64, ge=1
+    )  # conversations per generate; decoding is memory-bound, so wider is faster
     # "continuous": transformers' continuous batching (paged attention; rows join and leave the batch
     # every step); "padded": our bucketed padded batches. "auto": continuous on a GPU for greedy
     # decoding without stop strings, padded otherwise (on a CPU it was slower: benchmarks/README.md).

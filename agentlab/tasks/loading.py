@@ -6,7 +6,8 @@ import inspect
 from functools import partial
 from typing import Any
 
-from agentlab._cards import load_card
+from agentlab._cards import card_names, load_card
+from agentlab.registry import did_you_mean
 from agentlab.tasks.registries import EXTRACTORS, LOADERS, SCORERS, TASKS
 from agentlab.tasks.task import Task
 
@@ -21,15 +22,40 @@ def load(name: str, **options: Any) -> Task:
     return TASKS.resolve(name)(**options)
 
 
+COUNTS = ("n", "limit", "n_train")  # options that count items: whole numbers, 1 or more
+
+
+def option_problems(name: str, options: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """What is wrong with ``options`` for task ``name``: (the option, or None, and the problem)."""
+    problems: list[tuple[str | None, str]] = [
+        (key, f"must be a whole number of items, 1 or more (got {options[key]!r})")
+        for key in COUNTS
+        if key in options
+        and options[key] is not None
+        and (isinstance(options[key], bool) or not isinstance(options[key], int) or options[key] < 1)
+    ]
+    if name in card_names("tasks"):
+        loader = LOADERS.resolve(load_card("tasks", name)["loader"])
+        accepted = sorted(set(inspect.signature(loader).parameters) - {"card"})
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            problems.append(
+                (
+                    None,
+                    f"task {name!r} does not take {unknown}{did_you_mean(unknown[0], accepted)}; "
+                    f"it takes {accepted}",
+                )
+            )
+    return problems
+
+
 def from_card(name: str, **options: Any) -> Task:
     """The task a card in ``tasks/`` describes, with ``options`` for its loader."""
+    problems = option_problems(name, options)
+    if problems:
+        raise ValueError("; ".join(f"{key}: {problem}" if key else problem for key, problem in problems))
     card = load_card("tasks", name)
-    loader = LOADERS.resolve(card["loader"])
-    accepted = set(inspect.signature(loader).parameters) - {"card"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise TypeError(f"task {name!r} does not take {unknown}; it takes {sorted(accepted)}")
-    loaded = loader(card, **options)
+    loaded = LOADERS.resolve(card["loader"])(card, **options)
     if isinstance(loaded, Task):
         loaded.meta["options"] = options
         return loaded

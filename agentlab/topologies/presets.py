@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import random
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from agentlab._cards import card_names, load_card
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, Edge, FinalAgent, MajorityVote
-from agentlab.registry import Registry
+from agentlab.registry import Registry, did_you_mean
 from agentlab.team import Team
 from agentlab.topologies.roles import roles as role_library
 
@@ -21,40 +22,40 @@ SPATIAL: Registry[Pattern] = Registry("spatial pattern")  # what a card's `spati
 
 
 @SPATIAL.register("chain")
-def _chain(n: int, **_: object) -> list[tuple[int, int]]:
+def _chain(n: int) -> list[tuple[int, int]]:
     return [(i, i + 1) for i in range(n - 1)]
 
 
 @SPATIAL.register("star")
-def _star(n: int, **_: object) -> list[tuple[int, int]]:
+def _star(n: int) -> list[tuple[int, int]]:
     return [(i, n - 1) for i in range(n - 1)]  # the hub is the last agent: it hears every spoke
 
 
 @SPATIAL.register("tree")
-def _tree(n: int, branching: int = 2, **_: object) -> list[tuple[int, int]]:
+def _tree(n: int, branching: int = 2) -> list[tuple[int, int]]:
     # agent 0 is the root; children report up, so edges point child -> parent
     return [(child, (child - 1) // branching) for child in range(1, n)]
 
 
 @SPATIAL.register("complete")
-def _complete(n: int, **_: object) -> list[tuple[int, int]]:
+def _complete(n: int) -> list[tuple[int, int]]:
     return [(i, j) for i in range(n) for j in range(i + 1, n)]
 
 
 @SPATIAL.register("layered")
-def _layered(n: int, width: int = 2, **_: object) -> list[tuple[int, int]]:
+def _layered(n: int, width: int = 2) -> list[tuple[int, int]]:
     layers = [list(range(s, min(s + width, n))) for s in range(0, n, width)]
     return [(u, v) for a, b in itertools.pairwise(layers) for u in a for v in b]
 
 
 @SPATIAL.register("random")
-def _random(n: int, p: float = 0.5, seed: int = 0, **_: object) -> list[tuple[int, int]]:
+def _random(n: int, p: float = 0.5, seed: int = 0) -> list[tuple[int, int]]:
     rng = random.Random(seed)
     return [(i, j) for i, j in _complete(n) if rng.random() < p]
 
 
 @SPATIAL.register("none")
-def _none(n: int, **_: object) -> list[tuple[int, int]]:
+def _none(n: int) -> list[tuple[int, int]]:
     return []
 
 
@@ -113,6 +114,13 @@ def _card_graph(name: str, n_agents: int | None = None, **options: object) -> Co
         pattern = SPATIAL.resolve(card["spatial"])
     except ValueError as error:
         raise ValueError(f"card {name!r}: {error}") from None
+    takes = [p for p in inspect.signature(pattern).parameters if p != "n"]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValueError(
+            f"preset {name!r} does not take option(s) {unknown}{did_you_mean(unknown[0], takes)}; "
+            f"it takes {', '.join(takes) if takes else 'no options'}"
+        )
     spatial = pattern(n, **{**card.get("options", {}), **options})
     decider = {"first": 0, "last": n - 1}.get(card.get("decider", "last"), n - 1)
     temporal = _temporal(card.get("temporal", "none"), n, decider)

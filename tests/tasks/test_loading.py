@@ -43,7 +43,7 @@ def test_extract_number(text, expected):
 def test_unknown_task_suggests_close_names_and_bad_options_are_named():
     with pytest.raises(ValueError, match="did you mean 'arithmetic'"):
         al.tasks.load("arithmetc")
-    with pytest.raises(TypeError, match=r"does not take \['shots'\]"):
+    with pytest.raises(ValueError, match=r"does not take \['shots'\]"):
         al.tasks.load("arithmetic", shots=3)
     with pytest.raises(ValueError, match="splits"):
         al.tasks.load("arithmetic", split="dev")
