@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,33 @@ class ModelIdentity:
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
+LOCK_WAIT = 5.0  # seconds a call waits for another process's write before giving up
+
+
+class CacheUnavailable(RuntimeError):
+    """The call cache's file is locked by another process or damaged; the message says what to do."""
+
+
+@contextlib.contextmanager
+def _explained(path: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error) and "busy" not in str(error):
+            raise
+        raise CacheUnavailable(
+            f"the call cache {path} stayed locked by another process for {LOCK_WAIT:g} s; let that "
+            "run finish, or run without the cache (cache=False, `cache: false` in a file), or point "
+            "AGENTLAB_CALL_CACHE at another file"
+        ) from None
+    except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+        raise CacheUnavailable(
+            f"the call cache {path} is damaged ({error}). It holds only replies that can be made "
+            f"again: move it away (mv {path} {path}.damaged) and rerun, or point AGENTLAB_CALL_CACHE "
+            "at another file"
+        ) from None
+
+
 class CallCache:
     """SQLite-backed map from call key to the model's reply (text, token usage, model name).
 
@@ -69,15 +97,16 @@ class CallCache:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        self._db.commit()
+        with _explained(self.path):
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=LOCK_WAIT)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._db.commit()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(keys))
-        with self._lock:
+        with self._lock, _explained(self.path):
             for start in range(0, len(unique), 500):
                 chunk = unique[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -88,7 +117,7 @@ class CallCache:
     def put_many(self, entries: dict[str, dict[str, Any]]) -> None:
         if not entries:
             return
-        with self._lock:
+        with self._lock, _explained(self.path):
             self._db.executemany(
                 "INSERT OR REPLACE INTO calls VALUES (?, ?)", [(k, json.dumps(v)) for k, v in entries.items()]
             )

@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser("list", help="list run folders")
     p.add_argument("--root", type=Path, default=Path("runs"))
     args = parser.parse_args(argv)
-    from agentlab.experiment.folder import FolderInUse
+    from agentlab.cache import CacheUnavailable
+    from agentlab.experiment.folder import DiskFull, FolderInUse
 
     try:
         if args.command == "demo":
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("report", "rescore"):
             return report(args.folder, rescore=args.command == "rescore")
         return list_runs(args.root)
-    except (ValueError, FileNotFoundError, FolderInUse) as error:
+    except (ValueError, FileNotFoundError, FolderInUse, DiskFull, CacheUnavailable) as error:
         print(f"agentlab {args.command}: {error}", file=sys.stderr)
         return 2
 

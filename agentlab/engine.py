@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -43,6 +43,22 @@ class _Reply:
 
 
 Call = tuple[int, int, int]  # (item index, round, agent index in that item's graph)
+
+
+class Resumption(NamedTuple):
+    """What a resumed run found done: items whose every call is on record, the calls replayed
+    from the records, and the calls still to make."""
+
+    items_done: int
+    items: int
+    replayed: int
+    calls_left: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.items_done} of {self.items} items already done, {self.replayed} messages replayed, "
+            f"{self.calls_left} calls left"
+        )
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,19 @@ class Engine:
         if known is None:
             known = self._wirings[(graph, rounds)] = _Wiring.of(graph, self.team.agents_for(graph), rounds)
         return known
+
+    def resumption(self) -> Resumption | None:
+        """What this run picks up from ``prior`` (None when there is nothing to pick up)."""
+        if not self.prior:
+            return None
+        done = replayed = total = 0
+        for item in self.task.items:
+            w = self.wiring(item)
+            have = sum((item.id, r, name) in self.prior for r in range(w.rounds) for name in w.graph.agents)
+            done += have == w.calls
+            replayed += have
+            total += w.calls
+        return Resumption(done, len(self.task.items), replayed, total - replayed)
 
     def run(self) -> Run:
         started = time.perf_counter()

@@ -92,7 +92,9 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
                 ]
                 results = [decide(graphs[item.id], task, item, last[item.id]) for item in finished]
             most = max(rounds.values(), default=1)
-            runs[(spec.name, seed)] = Run(spec.name, task.name, most, messages, results, 0.0, 0.0)
+            runs[(spec.name, seed)] = Run(
+                spec.name, task.name, most, messages, results, *folder.time_spent(unit)
+            )
     return runs
 
 

@@ -2,9 +2,11 @@
 
 ``runs/<name>/`` holds ``run.json`` (the folder's format version), ``config.yaml`` (resolved),
 ``environment.json`` (package versions, git commit), ``records.jsonl`` (one line per message,
-appended and flushed as made), ``results.jsonl`` (one line per finished item), ``metrics.json``,
-``report.html``, ``learners/`` and, under ``accelerate launch``, one ``records.rankN.jsonl`` and
-``results.rankN.jsonl`` per further process.
+appended and flushed as made), ``results.jsonl`` (one line per finished item), ``time.jsonl``
+(each attempt's seconds so far, per unit, so a resumed run counts the time of the ones before it),
+``metrics.json``,
+``report.html``, ``learners/`` and, under ``accelerate launch``, one ``records.rankN.jsonl``,
+``results.rankN.jsonl`` and ``time.rankN.jsonl`` per further process.
 
 One writer per folder: each process holds an exclusive lock on its own shard's lock file while
 it runs, so a second run of the same folder stops at once instead of doubling every result. The
@@ -13,11 +15,14 @@ kernel releases the lock when the process dies, kill -9 included.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +37,31 @@ class FolderInUse(RuntimeError):
     """Another process is writing this run folder."""
 
 
+class DiskFull(OSError):
+    """The disk filled while a run folder was written; freeing space and rerunning resumes."""
+
+
+def _parse(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path}:{number}: a damaged line ({error}). Move that line out of the file "
+            f"(e.g. sed -i '{number}d' {path}, after a copy) and run again: the items whose lines "
+            "are gone are run again, everything else resumes"
+        ) from None
+
+
+def _full(error: OSError, path: Path) -> OSError:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(
+            error.errno,
+            f"no space left writing {path}; free some space and run the same command again: "
+            "it resumes where this run stopped",
+        )
+    return error
+
+
 def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     """Every complete line. A torn last line (the process died mid-write) is skipped, and with
     ``repair`` also cut off the file: only the run about to append again may do that, since a
@@ -43,7 +73,8 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     if repair and end < len(data):
         with path.open("r+b") as f:
             f.truncate(end)
-    return [json.loads(line) for line in data[:end].decode().splitlines() if line.strip()]
+    lines = data[:end].split(b"\n")
+    return [_parse(path, number, line) for number, line in enumerate(lines, start=1) if line.strip()]
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -51,15 +82,19 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     if not path.exists():
         return
     with path.open("rb") as f:
-        for line in f:
+        for number, line in enumerate(f, start=1):
             if line.endswith(b"\n") and line.strip():
-                yield json.loads(line)
+                yield _parse(path, number, line)
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of one."""
     staging = path.with_suffix(path.suffix + ".tmp")
-    staging.write_text(text, encoding="utf-8")
+    try:
+        staging.write_text(text, encoding="utf-8")
+    except OSError as error:
+        staging.unlink(missing_ok=True)
+        raise _full(error, path) from error
     os.replace(staging, path)
 
 
@@ -67,14 +102,19 @@ class _Appender:
     """Appends JSON lines and flushes each one, so a killed process loses at most the line it was writing."""
 
     def __init__(self, path: Path) -> None:
-        self._file = path.open("a", encoding="utf-8")
+        self.path = path
+        self._file = path.open("ab")
 
     def __call__(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        try:
+            self._file.write((json.dumps(row) + "\n").encode())
+            self._file.flush()
+        except OSError as error:
+            raise _full(error, self.path) from error
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # a full disk: what did not reach it is a torn line, cut on resume
+            self._file.close()
 
 
 class DiskRecords(Sequence[Message]):
@@ -122,6 +162,8 @@ class RunFolder:
         self._lock: IO[str] | None = None
         self._records: _Appender | None = None
         self._results: _Appender | None = None
+        self._time: _Appender | None = None
+        self._attempt = f"{platform.node()}:{os.getpid()}:{time.time():.3f}"
 
     # ---- files ----
 
@@ -142,6 +184,18 @@ class RunFolder:
 
     def records(self, unit: str) -> DiskRecords:
         return DiskRecords(self.shards("records"), unit)
+
+    def time_spent(self, unit: str) -> tuple[float, float]:
+        """(wall, model) seconds spent on ``unit`` over every attempt: each attempt's last line,
+        summed per process, and the slowest process (they run side by side)."""
+        per_shard = []
+        for path in self.shards("time"):
+            last: dict[str, tuple[float, float]] = {}
+            for row in read_jsonl(path):
+                if row["unit"] == unit:
+                    last[row["attempt"]] = (row["wall_seconds"], row["model_seconds"])
+            per_shard.append((sum(w for w, _ in last.values()), sum(m for _, m in last.values())))
+        return max(per_shard, default=(0.0, 0.0))
 
     def learner_path(self, label: str, seed: int) -> Path:
         """Where a trained learner is kept, so a resumed run does not train it again."""
@@ -176,10 +230,11 @@ class RunFolder:
         lock.write(f"process {os.getpid()} on {platform.node()}")
         lock.flush()
         self._lock = lock
-        for kind in ("records", "results"):
+        for kind in ("records", "results", "time"):
             read_jsonl(self.shard(kind), repair=True)
         self._records = _Appender(self.shard("records"))
         self._results = _Appender(self.shard("results"))
+        self._time = _Appender(self.shard("time"))
         return self
 
     def append_record(self, row: dict[str, Any]) -> None:
@@ -190,11 +245,23 @@ class RunFolder:
         assert self._results is not None, "open_for_writing() first"
         self._results(row)
 
+    def append_time(self, unit: str, wall_seconds: float, model_seconds: float) -> None:
+        """This attempt's seconds on ``unit`` so far (each line supersedes the attempt's previous one)."""
+        assert self._time is not None, "open_for_writing() first"
+        self._time(
+            {
+                "unit": unit,
+                "attempt": self._attempt,
+                "wall_seconds": wall_seconds,
+                "model_seconds": model_seconds,
+            }
+        )
+
     def close(self) -> None:
-        for appender in (self._records, self._results):
+        for appender in (self._records, self._results, self._time):
             if appender is not None:
                 appender.close()
-        self._records = self._results = None
+        self._records = self._results = self._time = None
         if self._lock is not None:
             self._lock.close()  # closing the file releases the lock
             self._lock = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,31 @@ class ExperimentResult:
         return f"ExperimentResult({self.folder}):\n{self.table()}"
 
 
+class _UnitWriter:
+    """Writes one run unit's messages, results and time spent to its run folder as the engine
+    makes them; the time at most once a second, at each finished item and at the end, so a
+    killed attempt loses at most a second of its count."""
+
+    def __init__(self, folder: RunFolder, unit: str, engine: Engine, finished: set[tuple[str, str]]) -> None:
+        self.folder, self.unit, self.engine, self.finished = folder, unit, engine, finished
+        self.started = self.kept = time.perf_counter()
+        engine.on_message, engine.on_result = self.keep_message, self.keep_result
+
+    def keep_message(self, message: Message) -> None:
+        self.folder.append_record({"unit": self.unit, **message.to_dict()})
+        if time.perf_counter() - self.kept >= 1.0:
+            self.keep_time()
+
+    def keep_result(self, result: ItemResult) -> None:
+        if (self.unit, result.item_id) not in self.finished:
+            self.folder.append_result({"unit": self.unit, **asdict(result)})
+        self.keep_time()
+
+    def keep_time(self) -> None:
+        self.kept = time.perf_counter()
+        self.folder.append_time(self.unit, self.kept - self.started, self.engine.model_seconds)
+
+
 class Experiment:
     """``Experiment.from_yaml("experiments/x.yaml").run()``: the notebook twin of ``agentlab run``."""
 
@@ -87,6 +114,7 @@ class Experiment:
             state.wait_for_everyone()
         runs: dict[tuple[str, int], Run] = {}
         training: dict[str, Any] = {}
+        resumptions: dict[str, dict[str, Any]] = {}
         with folder:  # the first process opened it already; the others open theirs here
             prior = {
                 unit: {(m.item_id, m.round, m.sender): m for m in messages}
@@ -110,13 +138,6 @@ class Experiment:
                     if log is not None:
                         training[unit] = log
 
-                    def keep_message(message: Message, unit: str = unit) -> None:
-                        folder.append_record({"unit": unit, **message.to_dict()})
-
-                    def keep_result(result: ItemResult, unit: str = unit) -> None:
-                        if (unit, result.item_id) not in finished:
-                            folder.append_result({"unit": unit, **asdict(result)})
-
                     engine = Engine(
                         team,
                         mine,
@@ -126,10 +147,16 @@ class Experiment:
                         progress=progress and rank == 0,
                         keep_records=False,  # records live in records.jsonl, read back when needed
                         prior=prior.get(unit),
-                        on_message=keep_message,
-                        on_result=keep_result,
                     )
+                    writer = _UnitWriter(folder, unit, engine, finished)
+                    resumed = engine.resumption()
+                    if resumed is not None:
+                        before, _ = folder.time_spent(unit)
+                        resumptions[unit] = {**resumed._asdict(), "seconds_before": round(before, 3)}
+                        if progress and rank == 0:
+                            print(f"resuming {unit}: {resumed}; {before:.1f} s spent before", file=sys.stderr)
                     runs[(spec.name, seed)] = engine.run()
+                    writer.keep_time()
         if state is not None:
             state.wait_for_everyone()
             if rank != 0:  # the first process gathers every process's records into one run
@@ -147,6 +174,8 @@ class Experiment:
                 }
                 for unit, log in training.items()
             }
+        if resumptions:
+            metrics["resumed"] = resumptions
         folder.write("metrics.json", json.dumps(metrics, indent=2, default=str))
         write_report(list(runs.values()), folder.path / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder.path, runs, metrics)
@@ -237,7 +266,10 @@ class Experiment:
         for (label, seed), run in runs.items():
             unit = f"{label}/seed{seed}"
             results = in_task_order(by_unit.get(unit, []), tasks[seed])
-            gathered[(label, seed)] = replace(run, results=results, records=folder.records(unit))
+            wall, model = folder.time_spent(unit)  # every attempt's, this one's included
+            gathered[(label, seed)] = replace(
+                run, results=results, records=folder.records(unit), wall_seconds=wall, model_seconds=model
+            )
         return gathered
 
     def _start(self, folder: RunFolder) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -11,6 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from agentlab import _hub
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.in_process import InProcessChatModel
@@ -82,10 +85,21 @@ class LocalChatModel(InProcessChatModel):
 
         if device_map is None and torch.cuda.is_available():
             device_map = "auto"
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
-        )
+        out_of_reach = None if Path(path).exists() else _hub.unreachable()
+        try:
+            with _hub.offline() if out_of_reach else contextlib.nullcontext():
+                tokenizer = AutoTokenizer.from_pretrained(path)
+                model = AutoModelForCausalLM.from_pretrained(
+                    path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
+                )
+        except OSError as error:
+            if not out_of_reach:
+                raise
+            raise OSError(
+                f"{path} is not a folder here, the hub is out of reach ({out_of_reach}) and no cached copy "
+                f"was found. Download it where the hub is reachable (huggingface-cli download {path} "
+                f"--local-dir DIR), bring DIR here and load al.models.local('DIR')"
+            ) from error
         return cls.from_components(model, tokenizer, model_name=model_name or str(path), **settings)
 
     @classmethod

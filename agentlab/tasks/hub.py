@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 from typing import Any
 
+from agentlab import _hub
 from agentlab.tasks.registries import LOADERS
 from agentlab.tasks.schemas import SCHEMAS
 from agentlab.tasks.task import Item
@@ -37,12 +39,19 @@ def _hub_rows(card: dict[str, Any], split: str) -> tuple[list[dict[str, Any]], s
 
     source = card["source"]
     hub_split = card["splits"][split]
+    out_of_reach = _hub.unreachable()
     try:
-        data = load_dataset(source["hub"], source.get("config"), split=hub_split)
+        with _hub.offline() if out_of_reach else contextlib.nullcontext():
+            data = load_dataset(source["hub"], source.get("config"), split=hub_split)
     except Exception as error:  # datasets raises many kinds when the hub is out of reach
+        why = (
+            f"the hub is out of reach ({out_of_reach}) and no cached copy was found"
+            if out_of_reach
+            else (f"{type(error).__name__}: {error}")
+        )
         raise ConnectionError(
             f"could not load {source['hub']} ({source.get('config') or 'default'}, split {hub_split}) "
-            f"from the Hugging Face hub: {type(error).__name__}: {error}\n"
+            f"from the Hugging Face hub: {why}\n"
             f"Load a local copy instead: download that split as .jsonl/.json/.csv/.parquet elsewhere, then "
             f"al.tasks.load({card['name']!r}, split={split!r}, path='path/to/{split}.jsonl') "
             f"(or path= a folder holding train.jsonl and test.jsonl)"

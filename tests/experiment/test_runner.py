@@ -109,7 +109,7 @@ def test_a_budget_stops_and_the_same_command_goes_on(tmp_path):
 KILL_CONFIG = {
     "name": "killed",
     "task": {"name": "arithmetic", "n": 40},
-    "model": {"kind": "scripted", "reply": "The answer is 24", "delay": 0.15},
+    "model": {"kind": "scripted", "reply": "The answer is 24", "delay": 0.3},
     "cache": False,
     "topologies": [{"preset": "chain", "n_agents": 4, "rounds": 3}],
 }
@@ -129,13 +129,16 @@ def test_kill_9_then_resume_loses_nothing_and_runs_nothing_twice(tmp_path):
     records = tmp_path / "runs" / "killed" / "records.jsonl"
     process = _agentlab("run", "exp.yaml", cwd=tmp_path)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not records.exists() or records.stat().st_size < 20_000):
+    spent = records.with_name("time.jsonl")  # written once a second: wait for the first count
+    while time.monotonic() < deadline and (not spent.exists() or spent.stat().st_size == 0):
         time.sleep(0.05)
     assert process.poll() is None, "the run finished before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     done_before = len(read_jsonl(records))
     assert 0 < done_before < 40 * 4 * 3
+    items_before = len(read_jsonl(records.with_name("results.jsonl")))
+    seconds_before = max(r["wall_seconds"] for r in read_jsonl(records.with_name("time.jsonl")))
 
     assert _agentlab("run", "exp.yaml", cwd=tmp_path).wait(timeout=120) == 0
     rows = read_jsonl(records)
@@ -147,6 +150,16 @@ def test_kill_9_then_resume_loses_nothing_and_runs_nothing_twice(tmp_path):
     assert _agentlab("run", "exp.yaml", cwd=tmp_path / "whole").wait(timeout=120) == 0
     resumed = json.loads((tmp_path / "runs" / "killed" / "metrics.json").read_text())
     whole = json.loads((tmp_path / "whole" / "runs" / "killed" / "metrics.json").read_text())
+    # the resumed run says what it picked up, and counts the killed attempt's time
+    said = resumed.pop("resumed")["chain/seed0"]
+    assert said["replayed"] == done_before and said["calls_left"] == 40 * 4 * 3 - done_before
+    assert said["items_done"] == items_before and said["seconds_before"] == pytest.approx(
+        seconds_before, abs=1e-3
+    )
+    (run,) = resumed["runs"].values()
+    assert run["wall_seconds"] > seconds_before
+    rescored = load_runs(records.parent, rescore=True)[("chain", 0)]
+    assert rescored.wall_seconds == pytest.approx(run["wall_seconds"], abs=0.01)  # metrics round to 0.01
     for metrics in (resumed, whole):
         for run in metrics["runs"].values():
             run.pop("wall_seconds")
