@@ -19,6 +19,9 @@ from langchain_core.messages import BaseMessage
 from agentlab._paths import cache_dir
 
 
+_SAMPLING_ONLY = ("seed", "top_p", "top_k")
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """A stable description of a model and its generation settings, and how its calls may be cached.
@@ -26,7 +29,9 @@ class ModelIdentity:
     Sampling without a seed is never cached: a re-run must draw fresh samples. A model class with
     a ``temperature`` field left unset samples at its provider's default, so it counts as sampling.
     Seeded sampling is cached per call site, since two agents sending the same prompt are meant to
-    draw two different samples.
+    draw two different samples. Greedy decoding ignores the sampling settings (seed, top_p, top_k),
+    so they are left out of its description: a notebook's model without a seed and an experiment
+    file's model seeded with the run's seed make the same greedy calls and share their entries.
     """
 
     description: str
@@ -41,6 +46,8 @@ class ModelIdentity:
         greedy = params.get("do_sample") is False or (temperature is not None and float(temperature) == 0.0)
         sampling = has_temperature and not greedy
         cacheable = not sampling or params.get("seed") is not None
+        if greedy:
+            params = {k: v for k, v in params.items() if k not in _SAMPLING_ONLY}
         return cls(json.dumps(params, sort_keys=True, default=str), cacheable, sampling)
 
     def key(self, messages: Sequence[BaseMessage], site: Sequence[Any] = ()) -> str:

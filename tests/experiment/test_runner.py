@@ -305,3 +305,27 @@ def test_model_settings_reach_the_local_model(tmp_path, monkeypatch):
     assert seen["max_new_tokens"] == 32 and seen["prefix_cache_mib"] == 0
     with pytest.raises(ValueError, match="prefix_cache_mib"):
         Experiment.from_dict(CONFIG | {"model": {"kind": "default", "prefix_cache_mib": -1}})
+
+
+def test_a_notebook_run_and_a_file_run_of_the_same_calls_share_cache_entries(tmp_path, monkeypatch):
+    """The file's model is seeded with the run's seed, the notebook's is not; greedy calls do not
+    depend on a seed, so both must find the same entries."""
+    from tests.models.tiny_model import tiny_llama, tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    tiny_llama(tokenizer).save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    monkeypatch.setenv("AGENTLAB_CALL_CACHE", str(tmp_path / "calls.sqlite"))
+    config = {
+        "name": "shared",
+        "task": {"name": "arithmetic", "n": 3},
+        "model": {"kind": "local", "path": str(tmp_path / "tiny"), "max_new_tokens": 8},
+        "topologies": [{"preset": "chain", "n_agents": 2}],
+    }
+    from_file = Experiment.from_dict(config).run(tmp_path / "runs", progress=False).runs[("chain", 0)]
+    assert from_file.cache_hits == 0
+    llm = al.models.local(str(tmp_path / "tiny"), max_new_tokens=8)
+    team = al.topologies.load("chain", n_agents=2, model=llm)
+    in_notebook = team.run(al.tasks.load("arithmetic", n=3, seed=0), progress=False)
+    assert in_notebook.cache_hits == in_notebook.calls == 6
+    assert [m.content for m in in_notebook.records] == [m.content for m in from_file.records]
