@@ -44,7 +44,7 @@ class Agent:
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"an agent needs a non-empty string name, got {self.name!r}")
-        require_chat_model(self.model, f"agent {self.name!r}'s model")
+        require_chat_model(self.model, f"the model of agent {self.name!r}")
         for field in ("{task}", "{context}"):
             if field not in self.template:
                 raise ValueError(
