@@ -18,7 +18,6 @@ from langchain_core.messages import BaseMessage
 
 from agentlab._paths import cache_dir
 
-
 _SAMPLING_ONLY = ("seed", "top_p", "top_k")
 
 

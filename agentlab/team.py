@@ -76,11 +76,7 @@ class Team:
         for agent in agents:
             if agent.model is None and model is None:
                 raise ValueError(f"agent {agent.name!r} has no model; pass model= to Team or to the Agent")
-            if agent.model is not None and not isinstance(agent.model, BaseChatModel):
-                raise TypeError(
-                    f"agent {agent.name!r}: its model is a {type(agent.model).__name__}, "
-                    "not a langchain-core BaseChatModel"
-                )
+            require_chat_model(agent.model, f"the model of agent {agent.name!r}")  # set after it was made
             resolved.append(agent if agent.model is not None else replace(agent, model=model))
         self.agents: list[Agent] = resolved
         self.graph: CommGraph | GraphPolicy = graph

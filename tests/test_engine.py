@@ -158,8 +158,12 @@ def test_bad_team_input_is_named(echo_model, small_task):
         al.Team([al.Agent("a")])
     with pytest.raises(ValueError, match=r"graph-only \['z'\], agents-only \['b'\]"):
         al.Team([al.Agent("a"), al.Agent("b")], al.CommGraph(["a", "z"]), model=echo_model)
-    with pytest.raises(TypeError, match="not a langchain-core BaseChatModel"):
+    with pytest.raises(TypeError, match="the model of agent 'a' is 'gpt-4': a name is not a model here"):
         al.Team([al.Agent("a", model="gpt-4")])
+    agent = al.Agent("b")
+    agent.model = object()
+    with pytest.raises(TypeError, match=r"give a langchain-core chat model \(BaseChatModel\)"):
+        al.Team([agent])
     with pytest.raises(ValueError, match="rounds must be at least 1"):
         al.Team([al.Agent("a")], model=echo_model).run(small_task, rounds=0)
     with pytest.raises(ValueError, match=r"lacks \{context\}"):
