@@ -49,3 +49,16 @@ def test_throughput_benchmark_reports_each_arm_against_one_by_one():
     assert rows["(a) one by one"][3] == "1.00"  # the ratio column divides by arm (a)
     served = int(out.split("the prefix cache served ")[1].split()[0].replace(",", ""))
     assert served > 0  # round 2 rereads round 1's prompt start
+
+
+def test_sandbox_benchmark_runs_canonical_solutions_under_both_isolations():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "sandbox_overhead.py"), "--programs", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert set(rows) == {"namespaces+seccomp", "guard"}
+    assert all(row[1:3] == ["3", "3"] for row in rows.values())  # every canonical solution passes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -102,9 +102,11 @@ def _run_section(run: Run) -> str:
     for result in run.results[:REPORT_ITEMS]:
         mark = "✔" if result.score >= 1 else "✘"
         turns = "".join(message_html(m) for m in by_item[result.item_id])
+        outcome = f" ({esc(result.scoring['outcome'])})" if "outcome" in result.scoring else ""
         items.append(
-            f"<details><summary>{mark} {esc(result.item_id)}: predicted {esc(str(result.prediction))}, "
-            f"reference {esc(str(result.reference))}</summary>{turns}</details>"
+            f"<details><summary>{mark}{outcome} {esc(result.item_id)}: predicted "
+            f"{esc(str(result.prediction))}, reference {esc(str(result.reference))}</summary>"
+            f"{turns}</details>"
         )
     if run.graph is not None:
         drawing = graph_svg(run.graph, edge_tokens(run.records), title="edge width: tokens carried")
@@ -116,8 +118,17 @@ def _run_section(run: Run) -> str:
     if len(run.results) > REPORT_ITEMS:
         more = len(run.results) - REPORT_ITEMS
         items.append(f"<p>… {more} more items: see results.jsonl and records.jsonl</p>")
+    isolations = Counter(r.scoring["isolation"] for r in run.results if "isolation" in r.scoring)
+    scored = (
+        "<p>Scored by running the code in the sandbox: "
+        + ", ".join(f"{esc(k)} ({n} items)" for k, n in sorted(isolations.items()))
+        + (" — <b>the in-process guard only, not a boundary</b>" if "guard" in isolations else "")
+        + "</p>"
+        if isolations
+        else ""
+    )
     return (
-        f"<h2>{esc(run.team)} on {esc(run.task)}</h2>{drawing}"
+        f"<h2>{esc(run.team)} on {esc(run.task)}</h2>{scored}{drawing}"
         f"<h3>Tokens per agent</h3><table><tr><th>agent</th>"
         f"<th>prompt</th><th>completion</th></tr>{agents}</table><h3>Items</h3>{''.join(items)}"
     )
