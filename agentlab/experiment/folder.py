@@ -4,8 +4,7 @@
 ``environment.json`` (package versions, git commit), ``records.jsonl`` (one line per message,
 appended and flushed as made), ``results.jsonl`` (one line per finished item), ``time.jsonl``
 (each attempt's seconds so far, per unit, so a resumed run counts the time of the ones before it),
-``metrics.json``,
-``report.html``, ``learners/`` and, under ``accelerate launch``, one ``records.rankN.jsonl``,
+``metrics.json``, ``report.html``, ``learners/`` and, under ``accelerate launch``, one ``records.rankN.jsonl``,
 ``results.rankN.jsonl`` and ``time.rankN.jsonl`` per further process.
 
 One writer per folder: each process holds an exclusive lock on its own shard's lock file while
@@ -47,8 +46,8 @@ def _parse(path: Path, number: int, line: bytes) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(
             f"{path}:{number}: a damaged line ({error}). Move that line out of the file "
-            f"(e.g. sed -i '{number}d' {path}, after a copy) and run again: the items whose lines "
-            "are gone are run again, everything else resumes"
+            f"(e.g. sed -i '{number}d' {path}, after a copy) and run again: it resumes from the lines "
+            "that remain (an item whose result line is gone runs again)"
         ) from None
 
 
