@@ -4,8 +4,8 @@
 ``environment.json`` (package versions, git commit), ``records.jsonl`` (one line per message,
 appended and flushed as made), ``results.jsonl`` (one line per finished item), ``time.jsonl``
 (each attempt's seconds so far, per unit, so a resumed run counts the time of the ones before it),
-``metrics.json``, ``report.html``, ``learners/`` and, under ``accelerate launch``, one ``records.rankN.jsonl``,
-``results.rankN.jsonl`` and ``time.rankN.jsonl`` per further process.
+``metrics.json``, ``report.html``, ``learners/`` and, under ``accelerate launch``, one
+``records.rankN.jsonl``, ``results.rankN.jsonl`` and ``time.rankN.jsonl`` per further process.
 
 One writer per folder: each process holds an exclusive lock on its own shard's lock file while
 it runs, so a second run of the same folder stops at once instead of doubling every result. The
