@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentlab.registry import Registry
 
@@ -25,9 +25,12 @@ from agentlab.registry import Registry
 class ModelSpec(BaseModel):
     """A model as an experiment file gives it; every field but ``kind`` is a backend's setting."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    kind: str = "default"  # a registered backend: default (embedded), local, scripted, ...
+    kind: str = "default"  # a registered backend: default (embedded), local, scripted, class, ...
+    # any langchain-core chat model: its import path and constructor arguments (kind becomes "class")
+    class_: str | None = Field(None, alias="class")
+    args: dict[str, Any] = Field(default_factory=dict)
     path: str | None = None  # local: a folder or hub id
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)  # 0 is greedy
@@ -45,6 +48,33 @@ class ModelSpec(BaseModel):
         except ImportError as error:
             raise ValueError(str(error)) from None
         return kind
+
+    @model_validator(mode="after")
+    def _chat_class(self) -> ModelSpec:
+        if self.class_ is None:
+            if self.args:
+                raise ValueError("args: only a model given by `class:` takes args")
+            return self
+        from agentlab.models.chat_class import argument_problems, chat_model_class
+
+        if "kind" in self.model_fields_set and self.kind != "class":
+            raise ValueError(f"give either kind ({self.kind!r}) or class, not both")
+        settings = sorted(  # a saved config.yaml lists every field, at its default when unused
+            name
+            for name, info in type(self).model_fields.items()
+            if name not in ("kind", "class_", "args")
+            and getattr(self, name) != info.get_default(call_default_factory=True)
+        )
+        if settings:
+            raise ValueError(
+                f"{settings}: a model given by `class:` takes its settings in `args:` "
+                f"(e.g. args: {{{settings[0]}: ...}}), under the class's own names"
+            )
+        problems = argument_problems(chat_model_class(self.class_), self.args)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.kind = "class"
+        return self
 
     def generation(self, device: str | None = None) -> dict[str, Any]:
         """The settings a local backend passes on: generation, and the device when one is given."""
