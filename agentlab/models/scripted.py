@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.in_process import InProcessChatModel
@@ -44,6 +47,28 @@ class ScriptedChatModel(InProcessChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.name_}
 
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "agentlab"
+        params["ls_model_name"] = kwargs.get("model", self.name_)
+        return params
+
+    def _reply(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[str, UsageMetadata]:
+        """The scripted reply, cut before the first stop string, and its word counts."""
+        reply = self.respond(messages)
+        if isinstance(reply, BaseException):
+            raise reply
+        for s in stop or ():
+            reply = reply.split(s, 1)[0]
+        prompt_tokens = sum(word_count(str(m.content)) for m in messages)
+        completion_tokens = word_count(reply)
+        usage = UsageMetadata(
+            input_tokens=prompt_tokens,
+            output_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+        return reply, usage
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -51,21 +76,28 @@ class ScriptedChatModel(InProcessChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = self.respond(messages)
-        if isinstance(reply, BaseException):
-            raise reply
-        prompt_tokens = sum(word_count(str(m.content)) for m in messages)
-        completion_tokens = word_count(reply)
-        message = AIMessage(
-            reply,
-            usage_metadata={
-                "input_tokens": prompt_tokens,
-                "output_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-            response_metadata={"model_name": self.name_},
-        )
+        reply, usage = self._reply(messages, stop)
+        message = AIMessage(reply, usage_metadata=usage, response_metadata={"model_name": self.name_})
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Word by word (each word with the space before it); the usage rides on the last chunk."""
+        reply, usage = self._reply(messages, stop)
+        for piece in re.findall(r"\s*\S+", reply) or [""]:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        last = AIMessageChunk(
+            "", usage_metadata=usage, response_metadata={"model_name": self.name_}, chunk_position="last"
+        )
+        yield ChatGenerationChunk(message=last)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, **kwargs: Any) -> list[Any]:
         if self.delay:
