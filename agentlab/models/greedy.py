@@ -8,6 +8,7 @@ is about half the prompt tokens and more than half the decoding steps thrown awa
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,14 +174,17 @@ def greedy_dropping_finished(
     eos: set[int],
     max_new_tokens: int,
     prefix_cache: PrefixCache | None = None,
+    seconds: float | None = None,
 ) -> tuple[list[list[int]], list[int]]:
     """Greedy decoding of a batch of prompts that drops each row from the batch once it ends.
 
     Prompts are read in length buckets, cached prefixes skipped (``prefill``); while decoding, the
     KV cache sheds rows that ended (``Cache.batch_select_indices``). Each row is decoded as it would
     be alone: same positions, padding masked out, argmax of its own logits. Returns each prompt's
-    new tokens and how many of its prompt tokens the prefix cache served.
+    new tokens and how many of its prompt tokens the prefix cache served. With ``seconds``, decoding
+    stops once that much time has passed (the rows still going end as if at their length limit).
     """
+    deadline = None if seconds is None else time.perf_counter() + seconds
     cache, mask, rows, next_position, logits, reused = prefill(
         model, prompts, prefix_cache, spare=min(max_new_tokens, 64)
     )
@@ -192,7 +196,11 @@ def greedy_dropping_finished(
             generated[row].append(token)
             if token not in eos:
                 live.append(k)
-        if not live or step + 1 == max_new_tokens:
+        if (
+            not live
+            or step + 1 == max_new_tokens
+            or (deadline is not None and time.perf_counter() > deadline)
+        ):
             break
         if len(live) < len(rows):
             keep = torch.tensor(live, device=mask.device)

@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.callbacks import CallbackManager
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables import RunnableConfig, ensure_config
+from pydantic import ConfigDict, Field, SecretStr
 
 
 class InProcessChatModel(BaseChatModel):
@@ -17,8 +20,20 @@ class InProcessChatModel(BaseChatModel):
     langchain-core's default ``batch`` runs ``invoke`` on a thread pool, which suits remote APIs;
     for a model computing in this process it only adds overhead (about 0.3 ms a call), and for a
     local transformers model it would forfeit padded batching. If the whole batch fails, each
-    conversation is retried alone so that only the failing ones carry the error.
+    conversation is retried alone so that only the failing ones carry the error. Callbacks in
+    the batch's config see each call start and end (with its usage), as they would one by one.
+
+    The standard parameters (``max_tokens``, ``timeout``, ``stop``, ``streaming``, ``max_retries``,
+    ``api_key``) are fields; any other keyword is an error rather than silently dropped.
     """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", populate_by_name=True)
+
+    stop: list[str] | None = None  # stop strings for calls that give none
+    streaming: bool = False  # invoke streams (callbacks see each token), where the model can stream
+    timeout: float | None = Field(None, gt=0)  # seconds one call may take
+    max_retries: int = Field(0, ge=0)  # an in-process call does not fail transiently; kept for the interface
+    api_key: SecretStr | None = Field(None, exclude=True, repr=False)  # likewise: it calls no service
 
     def _generate_all(
         self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
@@ -34,9 +49,48 @@ class InProcessChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> list[Any]:
         conversations = [self._convert_input(x).to_messages() for x in inputs]
-        return _isolating_errors(
-            lambda cs: self._generate_all(cs, kwargs.get("stop")), conversations, return_exceptions
-        )
+        configs = config if isinstance(config, list) else [ensure_config(config)] * len(inputs)
+        stop = kwargs.get("stop", self.stop) or None
+        runs = self._start_runs(conversations, configs, stop)
+        replies = _isolating_errors(lambda cs: self._generate_all(cs, stop), conversations, True)
+        for run, reply in zip(runs, replies, strict=True):
+            if run is None:
+                continue
+            if isinstance(reply, BaseException):
+                run.on_llm_error(reply)
+            else:
+                run.on_llm_end(LLMResult(generations=[[ChatGeneration(message=reply)]]))
+        if not return_exceptions:
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    raise reply
+        return replies
+
+    def _start_runs(
+        self,
+        conversations: list[list[BaseMessage]],
+        configs: Sequence[RunnableConfig],
+        stop: list[str] | None,
+    ) -> list[Any]:
+        """One callback run per conversation, where its config has callbacks (None where not)."""
+        runs: list[Any] = []
+        for conversation, config in zip(conversations, configs, strict=True):
+            callbacks = config.get("callbacks")
+            if not callbacks and not self.callbacks:
+                runs.append(None)  # the engine's path: nothing to tell, nothing to pay for
+                continue
+            manager = CallbackManager.configure(
+                callbacks, self.callbacks, self.verbose, config.get("tags"), self.tags,
+                config.get("metadata"), self.metadata,
+            )  # fmt: skip
+            (run,) = manager.on_chat_model_start(
+                {}, [conversation], invocation_params=self._get_invocation_params(stop=stop),
+                options={"stop": stop}, name=config.get("run_name"),
+                run_id=config.get("run_id") if len(conversations) == 1 else None,
+                batch_size=len(conversations),
+            )  # fmt: skip
+            runs.append(run)
+        return runs
 
     async def abatch(
         self,

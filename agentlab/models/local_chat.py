@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field, PrivateAttr
 
 from agentlab import _hub
 from agentlab.models.backends import ModelSpec, backend
@@ -36,14 +40,14 @@ class LocalChatModel(InProcessChatModel):
     reproducibly when ``seed`` is set (the seed is applied per generate call, so a sample depends on
     its batch).
 
-    Use: ``LocalChatModel.from_pretrained("path/or/hub-id", max_new_tokens=64).batch(["2 + 3?", "4 + 4?"])``.
+    Use: ``LocalChatModel.from_pretrained("path/or/hub-id", max_new_tokens=64).batch(["2 + 3?", "4 + 4?"])``,
+    or ``LocalChatModel(model_name="path/or/hub-id")``, which loads the weights at its first call.
+    ``stream`` yields the reply token by token (one conversation at a time, through ``generate``).
     """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     model_name: str
     revision: str | None = None  # part of the cache key: bump it when the weights change
-    max_new_tokens: int = Field(256, ge=1)
+    max_new_tokens: int = Field(256, ge=1, alias="max_tokens")  # langchain's standard name works too
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = None
@@ -60,8 +64,8 @@ class LocalChatModel(InProcessChatModel):
     prefix_block_tokens: int = 32
     prefix_cache_mib: int = 512  # memory for the padded path's prefix cache; 0 turns it off
 
-    _model: Any = PrivateAttr()
-    _tokenizer: Any = PrivateAttr()
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
     _prefix_cache: PrefixCache | None = PrivateAttr(default=None)
     _full_attention_only: bool = PrivateAttr(default=False)
 
@@ -81,25 +85,7 @@ class LocalChatModel(InProcessChatModel):
         ``device_map`` defaults to ``"auto"`` when a GPU is visible (accelerate spreads a model larger
         than one GPU over all of them) and to the CPU otherwise.
         """
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        if device_map is None and torch.cuda.is_available():
-            device_map = "auto"
-        out_of_reach = None if Path(path).exists() else _hub.unreachable()
-        try:
-            with _hub.offline() if out_of_reach else contextlib.nullcontext():
-                tokenizer = AutoTokenizer.from_pretrained(path)
-                model = AutoModelForCausalLM.from_pretrained(
-                    path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
-                )
-        except OSError as error:
-            if not out_of_reach:
-                raise
-            raise OSError(
-                f"{path} is not a folder here, the hub is out of reach ({out_of_reach}) and no cached copy "
-                f"was found. Download it where the hub is reachable (huggingface-cli download {path} "
-                f"--local-dir DIR), bring DIR here and load al.models.local('DIR')"
-            ) from error
+        model, tokenizer = _load(path, dtype, device_map, model_kwargs)
         return cls.from_components(model, tokenizer, model_name=model_name or str(path), **settings)
 
     @classmethod
@@ -107,23 +93,36 @@ class LocalChatModel(InProcessChatModel):
         cls, model: Any, tokenizer: Any, *, model_name: str, **settings: Any
     ) -> LocalChatModel:
         """Wrap an already loaded transformers model and tokenizer."""
-        from agentlab.models.decode_cache import full_attention_only
-
         if tokenizer.chat_template is None:
             raise ValueError(
                 f"{model_name}: the tokenizer has no chat template; use an instruct/chat model "
                 "or set tokenizer.chat_template before wrapping it"
             )
+        llm = cls(model_name=model_name, **settings)
+        llm._wrap(model, tokenizer)
+        return llm
+
+    def _wrap(self, model: Any, tokenizer: Any) -> None:
+        from agentlab.models.decode_cache import full_attention_only
+
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model.eval()
-        llm = cls(model_name=model_name, **settings)
-        llm._model, llm._tokenizer = model, tokenizer
-        llm._full_attention_only = full_attention_only(model)
-        if llm.prefix_cache_mib > 0 and llm._full_attention_only:
-            llm._prefix_cache = PrefixCache(llm.prefix_block_tokens, llm.prefix_cache_mib * 2**20)
-        return llm
+        self._model, self._tokenizer = model, tokenizer
+        self._full_attention_only = full_attention_only(model)
+        if self.prefix_cache_mib > 0 and self._full_attention_only:
+            self._prefix_cache = PrefixCache(self.prefix_block_tokens, self.prefix_cache_mib * 2**20)
+
+    def _loaded(self) -> None:
+        """Loads ``model_name``'s weights when the model was constructed without them."""
+        if self._model is None:
+            model, tokenizer = _load(self.model_name, "auto", None, None)
+            if tokenizer.chat_template is None:
+                raise ValueError(
+                    f"{self.model_name}: the tokenizer has no chat template; use an instruct/chat model"
+                )
+            self._wrap(model, tokenizer)
 
     @property
     def tokenizer(self) -> Any:
@@ -154,6 +153,13 @@ class LocalChatModel(InProcessChatModel):
             "seed": self.seed,
         }
 
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "agentlab"
+        params["ls_model_name"] = kwargs.get("model", self.model_name)
+        params["ls_max_tokens"] = self.max_new_tokens
+        return params
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -161,6 +167,8 @@ class LocalChatModel(InProcessChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if kwargs:
+            raise TypeError(f"{self.model_name}: unknown call argument(s) {sorted(kwargs)}")
         return ChatResult(generations=[ChatGeneration(message=self.generate_many([messages], stop=stop)[0])])
 
     def _generate_all(
@@ -173,6 +181,7 @@ class LocalChatModel(InProcessChatModel):
         return self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
 
     def uses_continuous_batching(self, stop: list[str] | None = None) -> bool:
+        self._loaded()
         if self.generation == "padded" or self.temperature > 0 or stop:
             return False
         return self.generation == "continuous" or self._model.device.type == "cuda"
@@ -180,6 +189,8 @@ class LocalChatModel(InProcessChatModel):
     def generate_many(
         self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None = None
     ) -> list[AIMessage]:
+        self._loaded()
+        stop = stop or self.stop
         tok = self._tokenizer
         encoded = [tok(self._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
         if self.temperature > 0:
@@ -211,11 +222,11 @@ class LocalChatModel(InProcessChatModel):
             new_tokens, reused = self._generate_with_transformers(batch, stop), [0] * len(prompts)
         else:
             new_tokens, reused = greedy_dropping_finished(
-                model, prompts, eos, self.max_new_tokens, self._prefix_cache
+                model, prompts, eos, self.max_new_tokens, self._prefix_cache, seconds=self.timeout
             )
         latency = time.perf_counter() - started
         return [
-            self._reply(prompt, row, eos, latency, cached)
+            self._reply(prompt, row, eos, latency, cached, stop)
             for prompt, row, cached in zip(prompts, new_tokens, reused, strict=True)
         ]
 
@@ -276,11 +287,19 @@ class LocalChatModel(InProcessChatModel):
         return GenerationStream(self)
 
     def _reply(
-        self, prompt: list[int], row: list[int], eos: set[int], latency: float, cached: int = 0
+        self,
+        prompt: list[int],
+        row: list[int],
+        eos: set[int],
+        latency: float,
+        cached: int = 0,
+        stop: list[str] | None = None,
     ) -> AIMessage:
+        """The reply to one prompt: its text (cut before a stop string; the tokens generated up to
+        and through it are still counted) and exact usage."""
         tok = self._tokenizer
         end = _completion_length(row, eos, tok.pad_token_id)
-        text = tok.decode(row[:end], skip_special_tokens=True).strip()
+        text = _before_stop(tok.decode(row[:end], skip_special_tokens=True), stop).strip()
         usage: dict[str, Any] = {
             "input_tokens": len(prompt),
             "output_tokens": end,
@@ -295,6 +314,11 @@ class LocalChatModel(InProcessChatModel):
     def _generate_with_transformers(self, batch: Any, stop: list[str] | None) -> list[list[int]]:
         """Sampling, stop strings, and models with sliding-window or recurrent layers (which our
         greedy decoder does not pack): ``model.generate`` on the padded batch."""
+        output = self._model.generate(**batch, **self._generate_options(stop))
+        return output[:, batch["input_ids"].shape[1] :].tolist()
+
+    def _generate_options(self, stop: list[str] | None) -> dict[str, Any]:
+        """``generate``'s settings (and the sampling seed applied, where one is set)."""
         tok = self._tokenizer
         sampling = self.temperature > 0
         options: dict[str, Any] = {
@@ -304,13 +328,124 @@ class LocalChatModel(InProcessChatModel):
             "temperature": self.temperature if sampling else None,
             "top_p": self.top_p if sampling else None,
             "top_k": None,
+            "max_time": self.timeout,
         }
         if stop:
             options |= {"stop_strings": stop, "tokenizer": tok}
         if sampling and self.seed is not None:
             torch.manual_seed(self.seed)
-        output = self._model.generate(**batch, **options)
-        return output[:, batch["input_ids"].shape[1] :].tolist()
+        return options
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Token by token: ``generate`` runs on a thread and a ``TextIteratorStreamer`` hands over
+        the text as it is decoded; text that may begin a stop string is held back until it cannot.
+        The usage (exact, from the generated ids) rides on the last chunk."""
+        self._loaded()
+        tok, model, stop = self._tokenizer, self._model, stop or self.stop or []
+        prompt = tok(self._template(messages), add_special_tokens=False, return_tensors="pt").to(model.device)
+        tokens = _TokenQueue()
+        done: dict[str, Any] = {}
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    done["ids"] = model.generate(**prompt, **self._generate_options(stop), streamer=tokens)
+            except BaseException as error:  # handed to the caller below
+                done["error"] = error
+            finally:
+                tokens.end()
+
+        worker = threading.Thread(target=generate, daemon=True)
+        worker.start()
+        held_back = max((len(s) for s in stop), default=1) - 1  # text that may begin a stop string
+        ids: list[int] = []
+        text, sent = "", 0
+        for token in tokens:
+            ids.append(token)
+            decoded = tok.decode(ids, skip_special_tokens=True).lstrip()
+            if decoded.endswith("\ufffd"):
+                continue  # a character split over tokens: wait for the rest of it
+            text = decoded
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            upto = cut if cut >= 0 else len(text) - held_back
+            if upto > sent:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(text[sent:upto]))
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+                sent = upto
+        worker.join()
+        if "error" in done:
+            raise done["error"]
+        prompt_ids = prompt["input_ids"][0].tolist()
+        reply = self._reply(
+            prompt_ids, done["ids"][0, len(prompt_ids) :].tolist(), self.eos_tokens(), 0.0, 0, stop
+        )
+        if len(reply.text) > sent:  # what was held back, and trailing text the reply keeps
+            yield ChatGenerationChunk(message=AIMessageChunk(reply.text[sent:]))
+        last = AIMessageChunk(
+            "", usage_metadata=reply.usage_metadata, response_metadata=reply.response_metadata,
+            chunk_position="last",
+        )  # fmt: skip
+        yield ChatGenerationChunk(message=last)
+
+
+def _before_stop(text: str, stop: list[str] | None) -> str:
+    cuts = [text.find(s) for s in stop or () if s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+class _TokenQueue:
+    """What ``generate`` produces, one token id at a time, for a consumer on another thread (a
+    streamer: transformers calls ``put`` and ``end``)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate's first call hands over the prompt
+            self._prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            self._queue.put(token)
+
+    def end(self) -> None:
+        self._queue.put(None)
+
+    def __iter__(self) -> Iterator[int]:
+        while (token := self._queue.get()) is not None:
+            yield token
+
+
+def _load(path: str, dtype: Any, device_map: Any, model_kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Weights and tokenizer of a local folder or hub id, placed by accelerate."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if device_map is None and torch.cuda.is_available():
+        device_map = "auto"
+    out_of_reach = None if Path(path).exists() else _hub.unreachable()
+    try:
+        with _hub.offline() if out_of_reach else contextlib.nullcontext():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
+            )
+    except OSError as error:
+        if not out_of_reach:
+            raise
+        raise OSError(
+            f"{path} is not a folder here, the hub is out of reach ({out_of_reach}) and no cached copy "
+            f"was found. Download it where the hub is reachable (huggingface-cli download {path} "
+            f"--local-dir DIR), bring DIR here and load al.models.local('DIR')"
+        ) from error
+    return model, tokenizer
 
 
 @backend("local", requires=("transformers",), install="pip install transformers accelerate")

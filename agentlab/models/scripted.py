@@ -12,6 +12,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
 
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.in_process import InProcessChatModel
@@ -38,6 +39,8 @@ class ScriptedChatModel(InProcessChatModel):
     respond: Responder
     name_: str = "scripted"
     delay: float = 0.0  # seconds each batch takes: a stand-in for a slow model in tests and dry runs
+    max_tokens: int | None = Field(None, ge=1)  # a longer reply is cut to this many words
+    temperature: float = Field(0.0, ge=0.0)  # the script decides what it says; any value replies the same
 
     @property
     def _llm_type(self) -> str:
@@ -45,7 +48,7 @@ class ScriptedChatModel(InProcessChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.name_}
+        return {"model_name": self.name_, "temperature": 0.0}  # the same reply every time: greedy
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -58,8 +61,10 @@ class ScriptedChatModel(InProcessChatModel):
         reply = self.respond(messages)
         if isinstance(reply, BaseException):
             raise reply
-        for s in stop or ():
+        for s in stop or self.stop or ():
             reply = reply.split(s, 1)[0]
+        if self.max_tokens is not None and word_count(reply) > self.max_tokens:
+            reply = " ".join(reply.split()[: self.max_tokens])
         prompt_tokens = sum(word_count(str(m.content)) for m in messages)
         completion_tokens = word_count(reply)
         usage = UsageMetadata(
@@ -101,6 +106,11 @@ class ScriptedChatModel(InProcessChatModel):
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, **kwargs: Any) -> list[Any]:
         if self.delay:
+            if self.timeout is not None and self.delay > self.timeout:
+                time.sleep(self.timeout)
+                raise TimeoutError(
+                    f"the scripted delay ({self.delay:g} s) is past timeout={self.timeout:g} s"
+                )
             time.sleep(self.delay)
         return super().batch(inputs, config, **kwargs)
 

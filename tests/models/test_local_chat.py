@@ -378,7 +378,7 @@ def test_identical_greedy_calls_are_decoded_once(llm, parts, monkeypatch):
     monkeypatch.setattr(
         local_chat,
         "greedy_dropping_finished",
-        lambda m, prompts, *a: rows.append(len(prompts)) or real(m, prompts, *a),
+        lambda m, prompts, *a, **k: rows.append(len(prompts)) or real(m, prompts, *a, **k),
     )
     twice = [CONVERSATIONS[0], CONVERSATIONS[1], CONVERSATIONS[0], CONVERSATIONS[0]]
     replies = llm.batch(twice)
