@@ -10,7 +10,8 @@ from langchain_core.callbacks import CallbackManager
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, SecretStr
 
 
@@ -36,9 +37,18 @@ class InProcessChatModel(BaseChatModel):
     api_key: SecretStr | None = Field(None, exclude=True, repr=False)  # likewise: it calls no service
 
     def _generate_all(
-        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **tools: Any
     ) -> list[AIMessage]:
+        """Every conversation's reply; ``tools`` holds ``tools`` and ``tool_choice`` when bound."""
         raise NotImplementedError
+
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | bool | None = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """The model with ``tools`` (langchain-core tools, functions, pydantic models or schemas)
+        offered on every call; ``tool_choice``: "auto", "any"/"required", or a tool's name."""
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=formatted, tool_choice=_choice(tool_choice), **kwargs)
 
     def batch(
         self,
@@ -52,7 +62,8 @@ class InProcessChatModel(BaseChatModel):
         configs = config if isinstance(config, list) else [ensure_config(config)] * len(inputs)
         stop = kwargs.get("stop", self.stop) or None
         runs = self._start_runs(conversations, configs, stop)
-        replies = _isolating_errors(lambda cs: self._generate_all(cs, stop), conversations, True)
+        tools = {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}
+        replies = _isolating_errors(lambda cs: self._generate_all(cs, stop, **tools), conversations, True)
         for run, reply in zip(runs, replies, strict=True):
             if run is None:
                 continue
@@ -103,6 +114,15 @@ class InProcessChatModel(BaseChatModel):
         return await asyncio.to_thread(
             self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs
         )
+
+
+def _choice(tool_choice: str | dict[str, Any] | bool | None) -> str | None:
+    """langchain's spellings of tool_choice, as one string: auto, any, or a tool's name."""
+    if tool_choice is True:
+        return "any"
+    if isinstance(tool_choice, dict):
+        return tool_choice.get("function", {}).get("name") or tool_choice.get("name")
+    return {"required": "any"}.get(str(tool_choice), tool_choice) if tool_choice else None
 
 
 def _isolating_errors(

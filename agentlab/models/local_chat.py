@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 import time
@@ -18,12 +19,11 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field, PrivateAttr
 
 from agentlab import _hub
+from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.in_process import InProcessChatModel
 from agentlab.models.prefix_cache import PrefixCache
-
-_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
 
 class LocalChatModel(InProcessChatModel):
@@ -167,18 +167,26 @@ class LocalChatModel(InProcessChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if kwargs:
-            raise TypeError(f"{self.model_name}: unknown call argument(s) {sorted(kwargs)}")
-        return ChatResult(generations=[ChatGeneration(message=self.generate_many([messages], stop=stop)[0])])
+        tools = _tool_arguments(self.model_name, kwargs)
+        return ChatResult(
+            generations=[ChatGeneration(message=self.generate_many([messages], stop, **tools)[0])]
+        )
 
     def _generate_all(
-        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **tools: Any
     ) -> list[AIMessage]:
-        return self.generate_many(conversations, stop)
+        return self.generate_many(conversations, stop, **tools)
 
-    def _template(self, conversation: Sequence[BaseMessage]) -> str:
-        chat = [{"role": _ROLES.get(m.type, m.type), "content": m.content} for m in conversation]
-        return self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    def _template(
+        self,
+        conversation: Sequence[BaseMessage],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | None = None,
+    ) -> str:
+        native = tool_calls.template_defines_tools(self._tokenizer.chat_template)
+        chat = tool_calls.chat(conversation, tools, native, tool_choice)
+        extra = {"tools": tools} if tools and native else {}
+        return self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False, **extra)
 
     def uses_continuous_batching(self, stop: list[str] | None = None) -> bool:
         self._loaded()
@@ -187,20 +195,31 @@ class LocalChatModel(InProcessChatModel):
         return self.generation == "continuous" or self._model.device.type == "cuda"
 
     def generate_many(
-        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None = None
+        self,
+        conversations: Sequence[Sequence[BaseMessage]],
+        stop: list[str] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | None = None,
     ) -> list[AIMessage]:
+        """Replies to many conversations; with ``tools``, tool calls in a reply become its
+        ``tool_calls`` (see ``tool_calls``)."""
         self._loaded()
         stop = stop or self.stop
         tok = self._tokenizer
-        encoded = [tok(self._template(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        encoded = [
+            tok(self._template(c, tools, tool_choice), add_special_tokens=False)["input_ids"]
+            for c in conversations
+        ]
         if self.temperature > 0:
-            return self._generate_each(encoded, stop)
-        # greedy: identical prompts (agents without roles reading the same question) decode alike,
-        # so each distinct prompt is decoded once and its reply given to every copy
-        distinct: dict[tuple[int, ...], int] = {}
-        copy_of = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
-        replies = self._generate_each([list(ids) for ids in distinct], stop)
-        return [replies[j].model_copy() for j in copy_of]
+            replies = self._generate_each(encoded, stop)
+        else:
+            # greedy: identical prompts (agents without roles reading the same question) decode
+            # alike, so each distinct prompt is decoded once and its reply given to every copy
+            distinct: dict[tuple[int, ...], int] = {}
+            copy_of = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
+            once = self._generate_each([list(ids) for ids in distinct], stop)
+            replies = [once[j].model_copy() for j in copy_of]
+        return [_with_tool_calls(r) for r in replies] if tools else replies
 
     def _generate_each(self, encoded: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         if self.uses_continuous_batching(stop):
@@ -346,6 +365,11 @@ class LocalChatModel(InProcessChatModel):
         """Token by token: ``generate`` runs on a thread and a ``TextIteratorStreamer`` hands over
         the text as it is decoded; text that may begin a stop string is held back until it cannot.
         The usage (exact, from the generated ids) rides on the last chunk."""
+        tools = _tool_arguments(self.model_name, kwargs)
+        if tools:  # a call is only known whole: the reply comes as one chunk, its calls parsed
+            reply = self.generate_many([messages], stop, **tools)[0]
+            yield ChatGenerationChunk(message=_as_chunk(reply))
+            return
         self._loaded()
         tok, model, stop = self._tokenizer, self._model, stop or self.stop or []
         prompt = tok(self._template(messages), add_special_tokens=False, return_tensors="pt").to(model.device)
@@ -394,6 +418,39 @@ class LocalChatModel(InProcessChatModel):
             chunk_position="last",
         )  # fmt: skip
         yield ChatGenerationChunk(message=last)
+
+
+def _tool_arguments(model_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's tools and tool_choice; any other call argument is an error, not ignored."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "ls_structured_output_format"}  # tracing only
+    unknown = sorted(set(kwargs) - {"tools", "tool_choice"})
+    if unknown:
+        raise TypeError(f"{model_name}: unknown call argument(s) {unknown}")
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _with_tool_calls(reply: AIMessage) -> AIMessage:
+    text, calls, invalid = tool_calls.read_calls(reply.text)
+    if not calls and not invalid:
+        return reply
+    return reply.model_copy(update={"content": text, "tool_calls": calls, "invalid_tool_calls": invalid})
+
+
+def _as_chunk(reply: AIMessage) -> AIMessageChunk:
+    chunks = [
+        {
+            "name": c["name"],
+            "args": json.dumps(c["args"]),
+            "id": c["id"],
+            "index": i,
+            "type": "tool_call_chunk",
+        }
+        for i, c in enumerate(reply.tool_calls)
+    ]
+    return AIMessageChunk(
+        reply.text, tool_call_chunks=chunks, usage_metadata=reply.usage_metadata,
+        response_metadata=reply.response_metadata, chunk_position="last",
+    )  # fmt: skip
 
 
 def _before_stop(text: str, stop: list[str] | None) -> str:

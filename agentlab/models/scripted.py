@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from pydantic import Field
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.in_process import InProcessChatModel
 
-Responder = Callable[[Sequence[BaseMessage]], str]
+Responder = Callable[[Sequence[BaseMessage]], "str | AIMessage | BaseException"]
 
 
 def word_count(text: str) -> int:
@@ -27,8 +28,10 @@ def word_count(text: str) -> int:
 class ScriptedChatModel(InProcessChatModel):
     """Answers with ``respond(messages)`` and reports one token per whitespace-separated word.
 
-    A reply that is an exception instance is raised instead, to script failures. ``batch`` goes
-    through langchain-core's ``generate`` over all conversations at once.
+    A reply that is an exception instance is raised instead, to script failures; a reply that is an
+    ``AIMessage`` is given as it is, so a script can call tools (``tool_calls``) once they are bound
+    with ``bind_tools``. ``batch`` goes through langchain-core's ``generate`` over all
+    conversations at once.
 
     >>> model = ScriptedChatModel(respond=lambda msgs: "The answer is 4")
     >>> reply = model.invoke("What is 2 + 2?")
@@ -56,11 +59,13 @@ class ScriptedChatModel(InProcessChatModel):
         params["ls_model_name"] = kwargs.get("model", self.name_)
         return params
 
-    def _reply(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[str, UsageMetadata]:
+    def _reply(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[AIMessage, UsageMetadata]:
         """The scripted reply, cut before the first stop string, and its word counts."""
-        reply = self.respond(messages)
-        if isinstance(reply, BaseException):
-            raise reply
+        given = self.respond(messages)
+        if isinstance(given, BaseException):
+            raise given
+        message = given if isinstance(given, AIMessage) else AIMessage(given)
+        reply = message.text
         for s in stop or self.stop or ():
             reply = reply.split(s, 1)[0]
         if self.max_tokens is not None and word_count(reply) > self.max_tokens:
@@ -72,7 +77,8 @@ class ScriptedChatModel(InProcessChatModel):
             output_tokens=completion_tokens,
             total_tokens=prompt_tokens + completion_tokens,
         )
-        return reply, usage
+        update = {"content": reply, "usage_metadata": usage, "response_metadata": {"model_name": self.name_}}
+        return message.model_copy(update=update), usage
 
     def _generate(
         self,
@@ -81,8 +87,7 @@ class ScriptedChatModel(InProcessChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply, usage = self._reply(messages, stop)
-        message = AIMessage(reply, usage_metadata=usage, response_metadata={"model_name": self.name_})
+        message, _ = self._reply(messages, stop)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
@@ -93,15 +98,26 @@ class ScriptedChatModel(InProcessChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         """Word by word (each word with the space before it); the usage rides on the last chunk."""
-        reply, usage = self._reply(messages, stop)
-        for piece in re.findall(r"\s*\S+", reply) or [""]:
+        message, usage = self._reply(messages, stop)
+        for piece in re.findall(r"\s*\S+", message.text) or [""]:
             chunk = ChatGenerationChunk(message=AIMessageChunk(piece))
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
+        calls = [
+            {
+                "name": c["name"],
+                "args": json.dumps(c["args"]),
+                "id": c["id"],
+                "index": i,
+                "type": "tool_call_chunk",
+            }
+            for i, c in enumerate(message.tool_calls)
+        ]
         last = AIMessageChunk(
-            "", usage_metadata=usage, response_metadata={"model_name": self.name_}, chunk_position="last"
-        )
+            "", tool_call_chunks=calls, usage_metadata=usage, response_metadata={"model_name": self.name_},
+            chunk_position="last",
+        )  # fmt: skip
         yield ChatGenerationChunk(message=last)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, **kwargs: Any) -> list[Any]:
@@ -115,10 +131,10 @@ class ScriptedChatModel(InProcessChatModel):
         return super().batch(inputs, config, **kwargs)
 
     def _generate_all(
-        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None
+        self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **tools: Any
     ) -> list[AIMessage]:
         # langchain-core's own many-prompt call: one callback context, no thread per call
-        result = self.generate([list(c) for c in conversations], stop=stop)
+        result = self.generate([list(c) for c in conversations], stop=stop, **tools)
         return [generations[0].message for generations in result.generations]
 
 

@@ -1,10 +1,15 @@
 """What langchain-core users rely on, beyond the standard suites: streaming that matches invoke,
-stop strings, callbacks in batch, the standard parameters, and unknown arguments refused."""
+stop strings, callbacks in batch, the standard parameters, unknown arguments refused, tools through
+the chat template (or a system message where the template has none) and structured output."""
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from pydantic import BaseModel
 
 import agentlab as al
+from agentlab.models import tool_calls
 from tests.models.tiny_model import tiny_llama, tiny_tokenizer
 
 
@@ -101,3 +106,136 @@ def test_a_local_model_constructed_by_name_loads_at_its_first_call(tmp_path):
     tokenizer.save_pretrained(tmp_path)
     llm = al.models.LocalChatModel(model_name=str(tmp_path), max_tokens=4)
     assert llm.invoke("hi").usage_metadata["output_tokens"] <= 4
+
+
+# ---- tools and structured output ----
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Adds two integers."""
+    return a + b
+
+
+class Answer(BaseModel):
+    """The final answer."""
+
+    value: int
+
+
+@pytest.mark.parametrize(
+    ("text", "calls", "rest"),
+    [
+        (
+            'Let me add.\n<tool_call>\n{"name": "add", "arguments": {"a": 2, "b": 3}}\n</tool_call>',
+            [("add", {"a": 2, "b": 3})],
+            "Let me add.",
+        ),
+        (
+            '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 1}}</tool_call>'
+            '<tool_call>{"name": "add", "arguments": "{\\"a\\": 2, \\"b\\": 2}"}</tool_call>',
+            [("add", {"a": 1, "b": 1}), ("add", {"a": 2, "b": 2})],
+            "",
+        ),
+        ('{"name": "add", "parameters": {"a": 4, "b": 5}}', [("add", {"a": 4, "b": 5})], ""),  # Llama 3.1
+        ('{"answer": 3}', [], '{"answer": 3}'),  # JSON that is not a call stays text
+        ("The answer is 5.", [], "The answer is 5."),
+    ],
+)
+def test_tool_calls_are_read_from_a_reply(text, calls, rest):
+    left, found, invalid = tool_calls.read_calls(text)
+    assert [(c["name"], c["args"]) for c in found] == calls and not invalid and left == rest
+    assert all(c["id"].startswith("call_") for c in found)
+
+
+def test_a_call_that_does_not_parse_is_kept_as_an_invalid_call():
+    _, found, invalid = tool_calls.read_calls('<tool_call>{"name": "add", "arguments": {"a": 2,</tool_call>')
+    assert not found and invalid[0]["args"].startswith('{"name": "add"') and invalid[0]["error"]
+
+
+def _replying(llm, text, monkeypatch):
+    """The local model, its decoding replaced by ``text``; returns the prompts it was given."""
+    prompts = []
+
+    def generate_each(encoded, stop):
+        prompts.extend(llm.tokenizer.decode(ids) for ids in encoded)
+        usage = {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+        return [AIMessage(text, usage_metadata=usage) for _ in encoded]
+
+    monkeypatch.setattr(llm, "_generate_each", generate_each)
+    return prompts
+
+
+def test_a_template_without_tools_gets_them_in_a_system_message_and_calls_are_parsed(local, monkeypatch):
+    assert "tools" not in local.tokenizer.chat_template  # the tiny template, like SmolLM2's, has none
+    prompts = _replying(
+        local, '<tool_call>{"name": "add", "arguments": {"a": 2, "b": 3}}</tool_call>', monkeypatch
+    )
+    reply = local.bind_tools([add]).invoke("What is 2 + 3?")
+    assert reply.tool_calls[0]["name"] == "add" and reply.tool_calls[0]["args"] == {"a": 2, "b": 3}
+    assert "<tools>" in prompts[0] and '"name": "add"' in prompts[0] and "Adds two integers." in prompts[0]
+    # the call and its result go back in as text the template can show
+    history = [
+        HumanMessage("What is 2 + 3?"),
+        reply,
+        ToolMessage("5", tool_call_id=reply.tool_calls[0]["id"]),
+    ]
+    local.bind_tools([add]).invoke(history)
+    assert '<tool_call>\n{"name": "add", "arguments": {"a": 2, "b": 3}}' in prompts[1]
+    assert "<tool_response>\n5\n</tool_response>" in prompts[1]
+    streamed = list(local.bind_tools([add]).stream("What is 2 + 3?"))
+    assert streamed[-1].tool_call_chunks[0]["name"] == "add"
+
+
+def test_a_template_that_defines_tools_gets_them_natively(monkeypatch):
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = (
+        "{% if tools %}<|system|>TOOLS:{% for t in tools %}{{ t | tojson }}{% endfor %}<|end|>{% endif %}"
+        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}"
+        "{% for c in m.get('tool_calls', []) %}CALL:{{ c['function'] | tojson }}{% endfor %}<|end|>"
+        "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    llm = al.models.LocalChatModel.from_components(
+        tiny_llama(tokenizer), tokenizer, model_name="t", prefix_cache_mib=0
+    )
+    prompts = _replying(
+        llm, '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>', monkeypatch
+    )
+    reply = llm.bind_tools([add]).invoke("1 + 2?")
+    llm.bind_tools([add]).invoke(
+        [HumanMessage("1 + 2?"), reply, ToolMessage("3", tool_call_id=reply.tool_calls[0]["id"])]
+    )
+    assert prompts[0].startswith("<|system|>TOOLS:") and "<tools>" not in prompts[0]
+    assert (
+        'CALL:{"arguments": {"a": 1, "b": 2}, "name": "add"}' in prompts[1].replace("'", '"')
+        or "CALL:" in prompts[1]
+    )
+
+
+def test_structured_output_goes_through_a_tool_call(local, scripted, monkeypatch):
+    _replying(local, '<tool_call>{"name": "Answer", "arguments": {"value": 5}}</tool_call>', monkeypatch)
+    assert local.with_structured_output(Answer).invoke("2 + 3?") == Answer(value=5)
+    calling = al.models.ScriptedChatModel(
+        respond=lambda m: AIMessage("", tool_calls=[{"name": "Answer", "args": {"value": 7}, "id": "c1"}])
+    )
+    assert calling.with_structured_output(Answer).invoke("3 + 4?") == Answer(value=7)
+
+
+def test_a_scripted_model_calls_tools_in_batch_and_stream():
+    calling = al.models.ScriptedChatModel(
+        respond=lambda m: AIMessage(
+            "adding", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "c1"}]
+        )
+    )
+    bound = calling.bind_tools([add])
+    (reply,) = bound.batch(["1 + 2?"])
+    assert reply.tool_calls[0]["args"] == {"a": 1, "b": 2} and reply.text == "adding"
+    merged = None
+    for chunk in bound.stream("1 + 2?"):
+        merged = chunk if merged is None else merged + chunk
+    assert merged.tool_calls[0]["args"] == {"a": 1, "b": 2}
+
+
+def test_unknown_call_arguments_are_refused(local):
+    with pytest.raises(TypeError, match=r"unknown call argument\(s\) \['frobnicate'\]"):
+        local.invoke("hi", frobnicate=True)
