@@ -140,3 +140,24 @@ def test_a_failed_call_shares_its_error_with_its_copies():
     run = al.topologies.load("debate", n_agents=3, model=model).run(task, progress=False)
     assert sent == [2]  # three agents x two items, two distinct prompts
     assert len(run.errors) == 6 and all("down" in m.error for m in run.errors)
+
+
+def test_agentlabs_cache_is_asked_before_langchains(tmp_path):
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.globals import set_llm_cache
+
+    replies = iter(["The answer is 1", "The answer is 2", "The answer is 3"])
+    model = al.models.ScriptedChatModel(respond=lambda messages: next(replies))
+    task = al.tasks.load("arithmetic", n=1)
+    cache = al.CallCache(tmp_path / "calls.sqlite")
+    first = al.Team([al.Agent("a")], model=model).run(task, cache=cache, progress=False)
+    langchains = InMemoryCache()
+    set_llm_cache(langchains)
+    try:
+        again = al.Team([al.Agent("a")], model=model).run(task, cache=cache, progress=False)
+        assert again.cache_hits == 1 and again.records[0].content == first.records[0].content
+        fresh = al.Team([al.Agent("a")], model=model).run(task, cache=False, progress=False)
+        assert fresh.records[0].content == "The answer is 2"  # a miss here reaches the model ...
+        assert langchains._cache  # ... through langchain's generate, which keeps it in its own cache
+    finally:
+        set_llm_cache(None)
