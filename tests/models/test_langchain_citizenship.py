@@ -215,6 +215,7 @@ def test_a_template_that_defines_tools_gets_them_natively(monkeypatch):
 def test_structured_output_goes_through_a_tool_call(local, scripted, monkeypatch):
     _replying(local, '<tool_call>{"name": "Answer", "arguments": {"value": 5}}</tool_call>', monkeypatch)
     assert local.with_structured_output(Answer).invoke("2 + 3?") == Answer(value=5)
+    assert local.with_structured_output(Answer.model_json_schema()).invoke("2 + 3?") == {"value": 5}
     calling = al.models.ScriptedChatModel(
         respond=lambda m: AIMessage("", tool_calls=[{"name": "Answer", "args": {"value": 7}, "id": "c1"}])
     )
