@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import threading
 import time
@@ -437,16 +436,7 @@ def _with_tool_calls(reply: AIMessage) -> AIMessage:
 
 
 def _as_chunk(reply: AIMessage) -> AIMessageChunk:
-    chunks = [
-        {
-            "name": c["name"],
-            "args": json.dumps(c["args"]),
-            "id": c["id"],
-            "index": i,
-            "type": "tool_call_chunk",
-        }
-        for i, c in enumerate(reply.tool_calls)
-    ]
+    chunks = tool_calls.call_chunks(reply)
     return AIMessageChunk(
         reply.text, tool_call_chunks=chunks, usage_metadata=reply.usage_metadata,
         response_metadata=reply.response_metadata, chunk_position="last",

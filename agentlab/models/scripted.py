@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +14,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Usag
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.in_process import InProcessChatModel
 
@@ -104,16 +104,7 @@ class ScriptedChatModel(InProcessChatModel):
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
-        calls = [
-            {
-                "name": c["name"],
-                "args": json.dumps(c["args"]),
-                "id": c["id"],
-                "index": i,
-                "type": "tool_call_chunk",
-            }
-            for i, c in enumerate(message.tool_calls)
-        ]
+        calls = tool_calls.call_chunks(message)
         last = AIMessageChunk(
             "", tool_call_chunks=calls, usage_metadata=usage, response_metadata={"model_name": self.name_},
             chunk_position="last",

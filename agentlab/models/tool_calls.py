@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.messages.tool import InvalidToolCall, ToolCall
+from langchain_core.messages.tool import InvalidToolCall, ToolCall, ToolCallChunk
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 _CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
@@ -113,3 +113,11 @@ def read_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
             continue
         calls.append(ToolCall(name=name, args=args, id=call_id, type="tool_call"))
     return rest, calls, invalid
+
+
+def call_chunks(message: AIMessage) -> list[ToolCallChunk]:
+    """A reply's tool calls as the chunks a stream carries them in (arguments as JSON text)."""
+    return [
+        ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i, type="tool_call_chunk")
+        for i, c in enumerate(message.tool_calls)
+    ]
