@@ -63,7 +63,15 @@ class InProcessChatModel(BaseChatModel):
         stop = kwargs.get("stop", self.stop) or None
         runs = self._start_runs(conversations, configs, stop)
         tools = {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}
-        replies = _isolating_errors(lambda cs: self._generate_all(cs, stop, **tools), conversations, True)
+        try:
+            replies = _isolating_errors(
+                lambda cs: self._generate_all(cs, stop, **tools), conversations, return_exceptions
+            )
+        except Exception as error:  # raised whole: every call's run ends with it
+            for run in runs:
+                if run is not None:
+                    run.on_llm_error(error)
+            raise
         for run, reply in zip(runs, replies, strict=True):
             if run is None:
                 continue
@@ -71,10 +79,6 @@ class InProcessChatModel(BaseChatModel):
                 run.on_llm_error(reply)
             else:
                 run.on_llm_end(LLMResult(generations=[[ChatGeneration(message=reply)]]))
-        if not return_exceptions:
-            for reply in replies:
-                if isinstance(reply, BaseException):
-                    raise reply
         return replies
 
     def _start_runs(

@@ -361,9 +361,10 @@ class LocalChatModel(InProcessChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        """Token by token: ``generate`` runs on a thread and a ``TextIteratorStreamer`` hands over
-        the text as it is decoded; text that may begin a stop string is held back until it cannot.
-        The usage (exact, from the generated ids) rides on the last chunk."""
+        """Token by token: ``generate`` runs on a thread and hands each new token id over
+        (``_TokenQueue``); the text is decoded as it grows, and text that may begin a stop string
+        is held back until it cannot. The usage (exact, from the generated ids) rides on the last
+        chunk."""
         tools = _tool_arguments(self.model_name, kwargs)
         if tools:  # a call is only known whole: the reply comes as one chunk, its calls parsed
             reply = self.generate_many([messages], stop, **tools)[0]
