@@ -62,3 +62,18 @@ def test_sandbox_benchmark_runs_canonical_solutions_under_both_isolations():
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
     assert set(rows) == {"namespaces+seccomp", "guard"}
     assert all(row[1:3] == ["3", "3"] for row in rows.values())  # every canonical solution passes
+
+
+def test_server_pool_benchmark_reports_each_concurrency_against_the_ideal():
+    size = ["--items", "10", "--agents", "2", "--rounds", "1", "--latency", "0.01", "--concurrency", "2", "4"]
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "server_pool.py"), *size],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = [line.split() for line in out.splitlines() if line.startswith(" ") and line.split()[0].isdigit()]
+    assert [(r[0], r[1]) for r in rows] == [("2", "20"), ("4", "20")]
+    assert all(float(r[3]) >= float(r[2]) * 0.9 for r in rows)  # never faster than the latency allows
+    assert out.count(", 0 failed tries") == 4  # two servers, each row

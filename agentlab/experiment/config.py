@@ -85,6 +85,11 @@ class ExperimentConfig(RunSettings):
     @field_validator("model", mode="before")
     @classmethod
     def _model_is_a_mapping(cls, model: Any) -> Any:
+        if isinstance(model, str) and model.startswith(("http://", "https://")):
+            raise ValueError(
+                f"a model served at a URL is a list of servers, even of one: `model: [{model}]` "
+                f"or `model: {{servers: [{model}], concurrency: 8}}`"
+            )
         if isinstance(model, str):
             raise ValueError(
                 f"a model is a mapping, e.g. `model: {{kind: {model}}}` or "

@@ -26,6 +26,7 @@ from agentlab.experiment.config import TASK_GRAPH, ExperimentConfig, TopologySpe
 from agentlab.experiment.folder import RunFolder, environment
 from agentlab.message import Message
 from agentlab.models.backends import ModelSpec, build
+from agentlab.models.server_pool import OpenAIPoolChatModel, ServerUsage
 from agentlab.protocols import GraphTask
 from agentlab.run import ItemResult, Run
 from agentlab.tasks.task import Task
@@ -115,6 +116,7 @@ class Experiment:
         runs: dict[tuple[str, int], Run] = {}
         training: dict[str, Any] = {}
         resumptions: dict[str, dict[str, Any]] = {}
+        servers: list[ServerUsage] = []  # what each server of a pool did, in this invocation
         with folder:  # the first process opened it already; the others open theirs here
             prior = {
                 unit: {(m.item_id, m.round, m.sender): m for m in messages}
@@ -157,6 +159,9 @@ class Experiment:
                             print(f"resuming {unit}: {resumed}; {before:.1f} s spent before", file=sys.stderr)
                     runs[(spec.name, seed)] = engine.run()
                     writer.keep_time()
+                servers += [
+                    u for m in loaded.values() if isinstance(m, OpenAIPoolChatModel) for u in m.usage()
+                ]
         if state is not None:
             state.wait_for_everyone()
             if rank != 0:  # the first process gathers every process's records into one run
@@ -176,6 +181,8 @@ class Experiment:
             }
         if resumptions:
             metrics["resumed"] = resumptions
+        if servers and world == 1:  # with several processes, each has its own pool
+            metrics["servers"] = ServerUsage.totals(servers)
         folder.write("metrics.json", json.dumps(metrics, indent=2, default=str))
         write_report(list(runs.values()), folder.path / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder.path, runs, metrics)

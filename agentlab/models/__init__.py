@@ -1,4 +1,5 @@
-"""Models: the embedded default, local transformers models, and a scripted fake for tests.
+"""Models: the embedded default, local transformers models, pools of OpenAI-compatible servers, and a
+scripted fake for tests.
 
 Any langchain-core ``BaseChatModel`` works as an agent's model as it is. Experiment files name a
 backend by ``kind:``; a new backend is one function registered with ``@al.models.backend(name)``.
@@ -12,6 +13,7 @@ from agentlab.models.backends import BACKENDS, ModelSpec, backend, build
 from agentlab.models.embedded import default
 from agentlab.models.local_chat import LocalChatModel
 from agentlab.models.scripted import ScriptedChatModel
+from agentlab.models.server_pool import OpenAIPoolChatModel, ServerPoolError, ServerUsage
 
 
 def local(name_or_path: str, **kwargs: Any) -> LocalChatModel:
@@ -24,13 +26,31 @@ def local(name_or_path: str, **kwargs: Any) -> LocalChatModel:
     return LocalChatModel.from_pretrained(name_or_path, **kwargs)
 
 
+def openai_pool(servers: str | list[str], model: str | None = None, **kwargs: Any) -> OpenAIPoolChatModel:
+    """OpenAI-compatible servers serving one model, as one chat model:
+    ``al.models.openai_pool(["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"], concurrency=32)``.
+
+    ``model``: its name on the servers (None asks them). Keyword arguments are
+    ``OpenAIPoolChatModel``'s: ``concurrency`` (requests in flight per server), ``max_tokens``,
+    ``temperature``, ``top_p``, ``seed``, ``timeout``, ``max_retries``, ``retry_backoff``,
+    ``extra_body``. A key for a hosted API comes from ``OPENAI_API_KEY``.
+    """
+    return OpenAIPoolChatModel(
+        servers=[servers] if isinstance(servers, str) else servers, model=model, **kwargs
+    )
+
+
 __all__ = [
     "BACKENDS",
     "LocalChatModel",
     "ModelSpec",
+    "OpenAIPoolChatModel",
     "ScriptedChatModel",
+    "ServerPoolError",
+    "ServerUsage",
     "backend",
     "build",
     "default",
     "local",
+    "openai_pool",
 ]

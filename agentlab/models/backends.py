@@ -27,11 +27,16 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    kind: str = "default"  # a registered backend: default (embedded), local, scripted, class, ...
+    kind: str = "default"  # a registered backend: default (embedded), local, openai, scripted, class, ...
     # any langchain-core chat model: its import path and constructor arguments (kind becomes "class")
     class_: str | None = Field(None, alias="class")
     args: dict[str, Any] = Field(default_factory=dict)
     path: str | None = None  # local: a folder or hub id
+    # openai: OpenAI-compatible servers (vLLM, SGLang, llama.cpp's server, a hosted API), base URLs
+    # ending in /v1; giving servers makes the kind openai
+    servers: list[str] = Field(default_factory=list)
+    served_model: str | None = None  # openai: the model's name on the servers; None asks them
+    concurrency: int = Field(8, ge=1)  # openai: requests in flight per server
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)  # 0 is greedy
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -48,6 +53,30 @@ class ModelSpec(BaseModel):
         except ImportError as error:
             raise ValueError(str(error)) from None
         return kind
+
+    @model_validator(mode="before")
+    @classmethod
+    def _servers_alone(cls, data: Any) -> Any:
+        """A bare list of URLs is a pool of servers: ``model: [http://a:8000/v1, http://b:8000/v1]``."""
+        if isinstance(data, list | tuple) and all(isinstance(url, str) for url in data):
+            return {"kind": "openai", "servers": list(data)}
+        if isinstance(data, dict) and data.get("servers") and "kind" not in data:
+            return {**data, "kind": "openai"}
+        return data
+
+    @model_validator(mode="after")
+    def _servers_belong_to_openai(self) -> ModelSpec:
+        if self.kind == "openai":
+            from agentlab.models.server_pool import base_urls
+
+            if not self.servers:
+                raise ValueError("kind openai needs servers: a list of URLs, e.g. [http://127.0.0.1:8000/v1]")
+            self.servers = base_urls(self.servers)
+        else:
+            for name in ("servers", "served_model", "concurrency"):  # a saved config lists defaults
+                if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True):
+                    raise ValueError(f"{name}: only a pool of servers (kind: openai) takes {name}")
+        return self
 
     @model_validator(mode="after")
     def _chat_class(self) -> ModelSpec:

@@ -20,12 +20,12 @@ from pydantic import Field, PrivateAttr
 from agentlab import _hub
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
+from agentlab.models.batching import BatchingChatModel
 from agentlab.models.greedy import greedy_dropping_finished
-from agentlab.models.in_process import InProcessChatModel
 from agentlab.models.prefix_cache import PrefixCache
 
 
-class LocalChatModel(InProcessChatModel):
+class LocalChatModel(BatchingChatModel):
     """A transformers causal LM as a langchain-core ``BaseChatModel``.
 
     ``batch`` (langchain-core's call for many inputs) decodes chunks of ``batch_size``

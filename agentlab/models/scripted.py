@@ -16,7 +16,7 @@ from pydantic import Field
 
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
-from agentlab.models.in_process import InProcessChatModel
+from agentlab.models.batching import BatchingChatModel
 
 Responder = Callable[[Sequence[BaseMessage]], "str | AIMessage | BaseException"]
 
@@ -25,7 +25,7 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-class ScriptedChatModel(InProcessChatModel):
+class ScriptedChatModel(BatchingChatModel):
     """Answers with ``respond(messages)`` and reports one token per whitespace-separated word.
 
     A reply that is an exception instance is raised instead, to script failures; a reply that is an

@@ -1,4 +1,5 @@
-"""Batching for models that run inside this process, where a thread per call buys nothing."""
+"""Batching for models that answer many conversations in one call, where a thread per call buys
+nothing: models computing in this process, and the pool of servers driven from one event loop."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, SecretStr
 
 
-class InProcessChatModel(BaseChatModel):
+class BatchingChatModel(BaseChatModel):
     """A chat model whose ``batch`` hands all conversations to ``_generate_all`` at once.
 
-    langchain-core's default ``batch`` runs ``invoke`` on a thread pool, which suits remote APIs;
-    for a model computing in this process it only adds overhead (about 0.3 ms a call), and for a
-    local transformers model it would forfeit padded batching. If the whole batch fails, each
-    conversation is retried alone so that only the failing ones carry the error. Callbacks in
-    the batch's config see each call start and end (with its usage), as they would one by one.
+    langchain-core's default ``batch`` runs ``invoke`` on a thread pool. For a model computing in
+    this process it only adds overhead (about 0.3 ms a call), for a local transformers model it
+    would forfeit padded batching, and a pool of servers is better served by one event loop than by
+    a thread per request. ``_generate_all`` may give an exception in place of a reply that failed;
+    if it raises, each conversation is retried alone so that only the failing ones carry the error.
+    Callbacks in the batch's config see each call start and end (with its usage), as they would
+    one by one.
 
     The standard parameters (``max_tokens``, ``timeout``, ``stop``, ``streaming``, ``max_retries``,
     ``api_key``) are fields; any other keyword is an error rather than silently dropped.
@@ -33,13 +36,16 @@ class InProcessChatModel(BaseChatModel):
     stop: list[str] | None = None  # stop strings for calls that give none
     streaming: bool = False  # invoke streams (callbacks see each token), where the model can stream
     timeout: float | None = Field(None, gt=0)  # seconds one call may take
-    max_retries: int = Field(0, ge=0)  # an in-process call does not fail transiently; kept for the interface
-    api_key: SecretStr | None = Field(None, exclude=True, repr=False)  # likewise: it calls no service
+    max_retries: int = Field(
+        0, ge=0
+    )  # tries again after a transient failure (a model in this process has none)
+    api_key: SecretStr | None = Field(None, exclude=True, repr=False)  # for a service (none in this process)
 
     def _generate_all(
         self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **tools: Any
-    ) -> list[AIMessage]:
-        """Every conversation's reply; ``tools`` holds ``tools`` and ``tool_choice`` when bound."""
+    ) -> list[AIMessage | Exception]:
+        """Every conversation's reply, or the error it failed with; ``tools`` holds ``tools`` and
+        ``tool_choice`` when bound."""
         raise NotImplementedError
 
     def bind_tools(
@@ -130,15 +136,20 @@ def _choice(tool_choice: str | dict[str, Any] | bool | None) -> str | None:
 
 
 def _isolating_errors(
-    run: Callable[[list[list[BaseMessage]]], list[AIMessage]],
+    run: Callable[[list[list[BaseMessage]]], list[AIMessage | Exception]],
     conversations: list[list[BaseMessage]],
     return_exceptions: bool,
 ) -> list[Any]:
     try:
-        return list(run(conversations))
+        replies = list(run(conversations))
     except Exception as error:
         if not return_exceptions:
             raise
         if len(conversations) == 1:
             return [error]
-    return [_isolating_errors(run, [c], True)[0] for c in conversations]
+        return [_isolating_errors(run, [c], True)[0] for c in conversations]
+    if not return_exceptions:
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+    return replies
