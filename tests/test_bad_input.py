@@ -140,6 +140,15 @@ def test_local_model_settings_are_checked():
             LocalChatModel(model_name="m", **bad)
 
 
+def test_a_gguf_file_that_does_not_exist_is_named(tmp_path):
+    missing = tmp_path / "model-Q4_K_M.gguf"
+    with pytest.raises(FileNotFoundError, match=f"the GGUF file {missing} does not exist"):
+        al.models.local(str(missing))
+    spec = al.models.ModelSpec(kind="local", path=str(missing))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        al.models.build(spec, seed=0)
+
+
 @pytest.fixture
 def unreachable_hub(monkeypatch):
     """A hub that cannot be reached: a closed port on this machine (refused at once)."""

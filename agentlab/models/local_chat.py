@@ -473,11 +473,23 @@ class _TokenQueue:
 
 
 def _load(path: str, dtype: Any, device_map: Any, model_kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
-    """Weights and tokenizer of a local folder or hub id, placed by accelerate."""
+    """Weights and tokenizer of a local folder, a GGUF file or a hub id, placed by accelerate."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if device_map is None and torch.cuda.is_available():
         device_map = "auto"
+    if path.endswith(".gguf") and not Path(path).is_dir():  # one file: transformers dequantises it
+        gguf = Path(path).expanduser()
+        if not gguf.is_file():
+            raise FileNotFoundError(
+                f"the GGUF file {path} does not exist; give the path of a .gguf file that is here "
+                "(or a model folder or hub id)"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=dtype, device_map=device_map, **(model_kwargs or {})
+        )
+        return model, tokenizer
     out_of_reach = None if Path(path).exists() else _hub.unreachable()
     try:
         with _hub.offline() if out_of_reach else contextlib.nullcontext():
@@ -499,7 +511,7 @@ def _load(path: str, dtype: Any, device_map: Any, model_kwargs: dict[str, Any] |
 @backend("local", requires=("transformers",), install="pip install transformers accelerate")
 def _local_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
     if not spec.path:
-        raise ValueError("model.kind 'local' needs model.path (a folder or hub id)")
+        raise ValueError("model.kind 'local' needs model.path (a folder, a .gguf file or a hub id)")
     return LocalChatModel.from_pretrained(spec.path, **spec.generation(device), seed=seed)
 
 

@@ -41,3 +41,9 @@ def test_the_converted_model_is_cached_and_reused(llm, monkeypatch):
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_conversion)
     assert embedded.converted_path() == folder
+
+
+def test_a_gguf_file_loads_as_a_local_model_and_answers_as_the_converted_one(llm):
+    direct = al.models.local(str(embedded.gguf_file()), max_new_tokens=48)
+    question = "What is 12 + 30?"
+    assert direct.invoke(question).content == llm.invoke(question).content
