@@ -73,8 +73,9 @@ class ModelSpec(BaseModel):
                 raise ValueError("kind openai needs servers: a list of URLs, e.g. [http://127.0.0.1:8000/v1]")
             self.servers = base_urls(self.servers)
         else:
+            fields = type(self).model_fields
             for name in ("servers", "served_model", "concurrency"):  # a saved config lists defaults
-                if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True):
+                if getattr(self, name) != fields[name].get_default(call_default_factory=True):
                     raise ValueError(f"{name}: only a pool of servers (kind: openai) takes {name}")
         return self
 

@@ -61,8 +61,8 @@ def test_an_experiment_file_runs_through_two_servers(tmp_path, two_servers):
         a.url: len(a.requests),
         b.url: len(b.requests),
     }
-    Experiment.from_yaml(tmp_path / "exp.yaml").run(tmp_path / "runs", progress=False)  # done: nothing to call
-    assert len(a.requests) + len(b.requests) == 16
+    Experiment.from_yaml(tmp_path / "exp.yaml").run(tmp_path / "runs", progress=False)
+    assert len(a.requests) + len(b.requests) == 16  # the rerun found everything done: nothing called
 
 
 def test_a_notebook_team_runs_on_a_pool_and_the_cache_serves_a_rerun_on_other_servers(two_servers, tmp_path):
