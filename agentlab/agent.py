@@ -4,12 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 DEFAULT_TEMPLATE = "{task}{context}"
 CONTEXT_HEADER = "\n\nWhat other agents said:\n"
+
+Memory = Literal["none", "full", "last"] | int
+MEMORY_KINDS = ("none", "full", "last")
+
+
+def check_memory(memory: object, owner: str) -> None:
+    """A clear error for a memory that is not one of the kinds or a positive number of turns."""
+    if memory in MEMORY_KINDS or (isinstance(memory, int) and not isinstance(memory, bool) and memory >= 1):
+        return
+    from agentlab.registry import did_you_mean
+
+    hint = did_you_mean(memory, MEMORY_KINDS) if isinstance(memory, str) else ""
+    raise ValueError(
+        f"{owner}: unknown memory {memory!r}{hint}; give 'none' (each turn alone), 'full' (every earlier "
+        "turn), 'last' (the one before) or a number N (the last N turns)"
+    )
 
 
 def require_chat_model(model: object, owner: str) -> None:
@@ -32,6 +49,11 @@ class Agent:
     (what this agent hears from its predecessors, empty when it hears nothing), ``{role}`` and
     ``{round}``.
 
+    ``memory``: which of the agent's own earlier turns on an item (what it was sent and what it
+    said) come before its next prompt, as chat history in the model's own template: "none" (the
+    default: each turn alone), "full", "last", or N for the last N. Nobody else's turns are in it;
+    what others said reaches the agent only along the graph's edges.
+
     >>> Agent("solver", role="You solve math problems step by step.").name
     'solver'
     """
@@ -40,17 +62,26 @@ class Agent:
     role: str = ""
     template: str = DEFAULT_TEMPLATE
     model: BaseChatModel | None = None
+    memory: Memory = "none"
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"an agent needs a non-empty string name, got {self.name!r}")
         require_chat_model(self.model, f"the model of agent {self.name!r}")
+        check_memory(self.memory, f"agent {self.name!r}")
         for field in ("{task}", "{context}"):
             if field not in self.template:
                 raise ValueError(
                     f"agent {self.name!r}: its template lacks {field}, so the agent would never see "
                     f"{'the question' if field == '{task}' else 'other agents'}; add {field} to the template"
                 )
+
+    def remembered(self, round: int) -> range:
+        """The earlier rounds whose turns this agent's prompt in ``round`` carries."""
+        if self.memory == "none":
+            return range(0)
+        keep = {"full": round, "last": 1}.get(self.memory, self.memory)  # type: ignore[arg-type]
+        return range(max(0, round - int(keep)), round)
 
     def prompt(self, task_prompt: str, heard: Sequence[tuple[str, str]], round: int) -> list[BaseMessage]:
         """The chat messages for one call; ``heard`` holds (sender, text) pairs in graph order."""

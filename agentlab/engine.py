@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from tqdm.auto import tqdm
 
@@ -107,15 +107,17 @@ class _Wiring:
 
 
 class _ItemState:
-    """One item in flight: its texts so far [round][agent], how many calls each call still waits
-    on, and how many calls it has left."""
+    """One item in flight: its texts so far [round][agent], what each call was asked (the last
+    message it was sent, which memory replays), how many calls each call still waits on, and how
+    many calls it has left."""
 
-    __slots__ = ("calls_left", "index", "item", "pending", "prompt", "texts", "wiring")
+    __slots__ = ("asked", "calls_left", "index", "item", "pending", "prompt", "texts", "wiring")
 
     def __init__(self, index: int, item: Item, wiring: _Wiring, prompt: str | None) -> None:
         self.index, self.item, self.wiring = index, item, wiring
         self.prompt = prompt  # the task prompt, when every agent is shown the same one
         self.texts: list[list[str | None]] = [[None] * len(wiring.agents) for _ in range(wiring.rounds)]
+        self.asked: list[list[str | None]] = [[None] * len(wiring.agents) for _ in range(wiring.rounds)]
         self.pending = [row[:] for row in wiring.waits_on]
         self.calls_left = wiring.calls
 
@@ -134,10 +136,27 @@ class _ItemState:
         heard = [(name, task.heard(text, name, me)) for name, text in heard if text]
         heard = [(name, text) for name, text in heard if text]  # a failed or empty call says nothing
         prompt = self.prompt if self.prompt is not None else task.prompt_for(self.item, me, r, w.rounds)
-        return w.agents[a].prompt(prompt, heard, r)
+        convo = w.agents[a].prompt(prompt, heard, r)
+        remembered = self.remembered(r, a)
+        if not remembered:
+            return convo
+        history: list[BaseMessage] = []
+        for r0 in remembered:
+            history += [HumanMessage(self.asked[r0][a] or ""), AIMessage(self.texts[r0][a] or "")]
+        return convo[:-1] + history + convo[-1:]  # after the role's system message, before the new turn
+
+    def remembered(self, r: int, a: int) -> tuple[int, ...]:
+        """The earlier rounds whose turns call (r, a) carries: those its agent's memory keeps and
+        in which it said something (a failed turn is left out)."""
+        return tuple(r0 for r0 in self.wiring.agents[a].remembered(r) if self.texts[r0][a])
+
+    def replay(self, r: int, a: int, prior: Message) -> None:
+        self.texts[r][a] = prior.content
+        self.asked[r][a] = prior.prompt[-1][1] if prior.prompt else None
 
     def message(self, r: int, a: int, convo: list[BaseMessage], reply: _Reply, step: int) -> Message:
         self.texts[r][a] = reply.content
+        self.asked[r][a] = str(convo[-1].content)
         return Message(
             self.wiring.graph.agents[a],
             self.wiring.receivers[r][a],
@@ -151,6 +170,7 @@ class _ItemState:
             reply.error,
             reply.model,
             tuple((m.type, str(m.content)) for m in convo),
+            self.remembered(r, a),
         )
 
     def complete(self, r: int, a: int) -> list[Call] | None:
@@ -278,7 +298,7 @@ class Engine:
                 replayed = {c for c in ready if live[c[0]].site(c[1], c[2]) in self.prior}
                 for i, r, a in sorted(replayed):
                     prior = self.prior[live[i].site(r, a)]
-                    live[i].texts[r][a] = prior.content
+                    live[i].replay(r, a, prior)
                     made.append(prior)
                 fresh = [c for c in ready if c not in replayed]
                 if stream is None:  # one batch per model per step; the step ends when all its calls do

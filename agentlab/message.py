@@ -62,6 +62,7 @@ class Message:
     error: str | None = None
     model: str = ""
     prompt: tuple[tuple[str, str], ...] = ()  # (role, text) pairs the agent was sent
+    remembered: tuple[int, ...] = ()  # earlier rounds whose turns the prompt carried (the agent's memory)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,4 +73,5 @@ class Message:
         data["usage"] = Usage(**data.get("usage", {}))
         data["receivers"] = tuple(data.get("receivers", ()))
         data["prompt"] = tuple(tuple(p) for p in data.get("prompt", ()))
+        data["remembered"] = tuple(data.get("remembered", ()))
         return cls(**data)

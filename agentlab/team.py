@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agentlab.agent import Agent, require_chat_model
+from agentlab.agent import Agent, Memory, require_chat_model
 from agentlab.cache import CallCache
 from agentlab.engine import Engine
 from agentlab.graph import CommGraph, MajorityVote
@@ -84,6 +85,13 @@ class Team:
         self.rounds = rounds  # what run() uses when given none (a team learned for several rounds)
         self.origin: CommGraph | None = None  # a learner sets the graph its learning started from
         self._by_name = {a.name: a for a in resolved}
+
+    def with_memory(self, memory: Memory) -> Team:
+        """The same team, graph and name, whose every agent has ``memory`` (see ``Agent``)."""
+        team = copy.copy(self)
+        team.agents = [replace(agent, memory=memory) for agent in self.agents]
+        team._by_name = {a.name: a for a in team.agents}
+        return team
 
     def graph_for(self, item: Item) -> CommGraph:
         """The graph ``item`` runs on: the team's graph, or what its graph function gives for it."""

@@ -22,13 +22,15 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--topology", default="mesh")
+    parser.add_argument("--memory", default="none", help="every agent's memory: none, full, last or N")
     parser.add_argument("--cache", action="store_true", help="include the on-disk call cache (a fresh file)")
     parser.add_argument("--profile", action="store_true", help="print the engine's hottest functions")
     args = parser.parse_args()
 
     model = al.models.ScriptedChatModel(respond=lambda messages: "The answer is 7")
     task = al.tasks.load("arithmetic", n=args.items, seed=0)
-    team = al.topologies.load(args.topology, n_agents=args.agents, model=model)
+    memory = int(args.memory) if args.memory.isdigit() else args.memory
+    team = al.topologies.load(args.topology, n_agents=args.agents, model=model, memory=memory)
     cache = al.CallCache(":memory:") if args.cache else False
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
@@ -41,7 +43,7 @@ def main() -> None:
     engine = run.wall_seconds - run.model_seconds
     print(
         f"{args.items} items x {args.agents} agents x {args.rounds} rounds ({args.topology}): {calls} calls, "
-        f"{run.steps} steps, cache {'on' if args.cache else 'off'}"
+        f"{run.steps} steps, cache {'on' if args.cache else 'off'}, memory {args.memory}"
     )
     print(f"total        {run.wall_seconds:8.2f} s  {1e3 * run.wall_seconds / calls:7.3f} ms/call")
     print(

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
+from agentlab.agent import check_memory
 from agentlab.models.backends import ModelSpec
 from agentlab.registry import did_you_mean
 from agentlab.settings import RunSettings
@@ -41,9 +42,16 @@ class TopologySpec(_Strict):
     n_agents: int | None = Field(None, ge=1)
     rounds: int | None = Field(None, ge=1)  # defaults to the experiment's rounds
     roles: list[str] | str | None = None  # profiles, or a family of the role library ("math")
+    memory: StrictStr | StrictInt = "none"  # every agent's: none, full, last, or the last N turns (al.Agent)
     model: str | None = None  # a key of the experiment's `models`; defaults to its `model`
     options: dict[str, Any] = Field(default_factory=dict)  # the preset's or the learner's settings
     train: TrainSpec | None = None  # learners only
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_kind(cls, memory: str | int) -> str | int:
+        check_memory(memory, "memory")
+        return memory
 
     @property
     def name(self) -> str:

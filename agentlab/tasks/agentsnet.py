@@ -239,6 +239,11 @@ class AgentsNetTask(Task):
     problem: str = "coloring"
     fixed_rounds: int = 4
     lenient: bool = False
+    # True: each agent keeps its whole chat, as the authors' LiteralMessagePassing does: the setup
+    # is said once, in the first turn, and later turns carry only the neighbours' messages and
+    # what to do next. False: every turn is a fresh prompt with the setup and the agent's own last
+    # message (a temporal self-edge).
+    history: bool = False
     _graphs: dict[str, CommGraph] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -264,9 +269,8 @@ class AgentsNetTask(Task):
         if item.id not in self._graphs:
             graph = graph_of(item)
             heard = [(u, v) for u, v in graph.edges] + [(v, u) for u, v in graph.edges]
-            self._graphs[item.id] = CommGraph(
-                list(graph.nodes), temporal=heard + [(v, v) for v in graph], decision=EachAgent()
-            )
+            own = [] if self.history else [(v, v) for v in graph]  # with history it remembers itself
+            self._graphs[item.id] = CommGraph(list(graph.nodes), temporal=heard + own, decision=EachAgent())
         return self._graphs[item.id]
 
     def team(self, model: Any, name: str | None = None) -> Any:
@@ -274,7 +278,8 @@ class AgentsNetTask(Task):
         from agentlab.team import Team
 
         used = sorted({v for item in [*self.items, *self.train_items] for v in item.reference["nodes"]})
-        agents = [Agent(v, template="{context}\n\n{task}") for v in used]
+        memory = "full" if self.history else "none"
+        agents = [Agent(v, template="{context}\n\n{task}", memory=memory) for v in used]
         return Team(agents, self.graph_for, model=model, name=name or f"agentsnet/{self.problem}")
 
     def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
@@ -286,6 +291,8 @@ class AgentsNetTask(Task):
             f"talk to your neighbours: {', '.join(neighbours)}. {problem.goal} Every round, each agent "
             f"writes to its neighbours at the same time and reads their replies in the next round. "
         )
+        if self.history and round > 0:
+            setup = ""  # said in the first turn, which the agent's chat still holds
         if left == 0:
             options = problem.options(graph, agent)
             return (
@@ -347,8 +354,10 @@ def load_agentsnet(
     rounds: int | None = None,
     lenient: bool = False,
     split: str = "test",
+    history: bool = False,
 ) -> AgentsNetTask:
-    """Graphs for every (generator, size, sample); train graphs come from another seed stream."""
+    """Graphs for every (generator, size, sample); train graphs come from another seed stream.
+    ``history=True``: agents keep their whole chat, as the authors run them (``AgentsNetTask``)."""
     d = card["defaults"]
     sizes, generators = list(sizes or d["sizes"]), list(generators or d["generators"])
     samples, seed = samples or d["samples"], d["seed"] if seed is None else seed
@@ -364,4 +373,5 @@ def load_agentsnet(
         problem=card["problem"],
         fixed_rounds=rounds or d["rounds"],
         lenient=lenient,
+        history=history,
     )

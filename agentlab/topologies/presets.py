@@ -11,7 +11,7 @@ from functools import partial
 from langchain_core.language_models import BaseChatModel
 
 from agentlab._cards import card_names, load_card
-from agentlab.agent import Agent
+from agentlab.agent import Agent, Memory
 from agentlab.graph import CommGraph, Edge, FinalAgent, MajorityVote
 from agentlab.registry import Registry, did_you_mean
 from agentlab.team import Team
@@ -138,12 +138,14 @@ def load(
     n_agents: int | None = None,
     model: BaseChatModel | None = None,
     roles: Sequence[str] | str | None = None,
+    memory: Memory = "none",
     **options: object,
 ) -> Team:
     """A preset team: ``al.topologies.load("star", n_agents=4, model=llm)``.
 
     ``roles`` gives each agent's profile text (cycled when shorter than the team), or names a
-    family of the role library (``roles="math"``, see ``al.topologies.ROLES``); ``options``
+    family of the role library (``roles="math"``, see ``al.topologies.ROLES``); ``memory`` is every
+    agent's (``Agent``: "none", "full", "last" or a number of turns); ``options``
     reach the card's pattern (``p`` and ``seed`` for random, ``width`` for layered, ``branching`` for tree).
 
     >>> import agentlab as al
@@ -155,7 +157,7 @@ def load(
     if roles is None and isinstance(PRESETS.resolve(name), partial):  # a card may name its roles
         roles = load_card("topologies", name).get("roles")
     profiles = list(role_library(roles) if isinstance(roles, str) else roles or [""])
-    agents = [Agent(a, role=profiles[i % len(profiles)]) for i, a in enumerate(comm.agents)]
+    agents = [Agent(a, role=profiles[i % len(profiles)], memory=memory) for i, a in enumerate(comm.agents)]
     return Team(agents, comm, model=model, name=name)
 
 

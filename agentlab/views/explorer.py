@@ -56,12 +56,14 @@ def message_html(m: Message) -> str:
     to = ", ".join(m.receivers) or "nobody"
     prompt = "".join(f"<div><b>{esc(role)}</b>: {esc(text)}</div>" for role, text in m.prompt)
     extra = f"<div style='color:#d62728'>error: {esc(m.error)}</div>" if m.error else ""
+    memory = f" (remembers its turns of round {', '.join(map(str, m.remembered))})" if m.remembered else ""
     return (
         f"<div style='font-family:sans-serif;font-size:12px'>"
         f"<b>{esc(m.sender)}</b> → {esc(to)}, round {m.round}, "
         f"{m.usage.prompt_tokens}+{m.usage.completion_tokens} tokens{' (cached)' if m.cached else ''}{extra}"
         f"<pre style='white-space:pre-wrap;background:#f6f6f6;padding:6px'>{esc(m.content)}</pre>"
-        f"<details><summary>prompt</summary><div style='white-space:pre-wrap'>{prompt}</div></details></div>"
+        f"<details><summary>prompt{memory}</summary>"
+        f"<div style='white-space:pre-wrap'>{prompt}</div></details></div>"
     )
 
 

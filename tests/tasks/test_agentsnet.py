@@ -101,12 +101,12 @@ def oracle(task, solve):
     """A scripted model that sends each neighbour a personal note and answers with ``solve``."""
 
     def respond(messages):
-        text = messages[-1].content
-        me = re.search(r"You are (\w+)", text).group(1)
+        setup, text = messages[0].content, messages[-1].content  # with history, the setup came first
+        me = re.search(r"You are (\w+)", setup).group(1)
         item = next(
             i
             for i in task.items
-            if me in i.reference["nodes"] and f"one of {len(i.reference['nodes'])} " in text
+            if me in i.reference["nodes"] and f"one of {len(i.reference['nodes'])} " in setup
         )
         graph = graph_of(item)
         if "Message passing is over" in text:
@@ -145,3 +145,25 @@ def test_a_wrong_team_gets_the_papers_partial_credit():
     )
     assert run.results[0].score == 0.0
     assert run.results[0].prediction == dict.fromkeys(graph, "Group 1")
+
+
+def test_with_history_each_agent_keeps_its_own_whole_chat_and_hears_the_setup_once():
+    task = al.tasks.load("agentsnet/coloring", sizes=[4], generators=["ws"], samples=1, history=True)
+    graph = graph_of(task.items[0])
+
+    def greedy(g):
+        return {v: f"Group {c + 1}" for v, c in nx.greedy_color(g).items()}
+
+    run = task.team(oracle(task, greedy)).run(task, cache=False, progress=False)
+    assert run.results[0].score == 1.0
+    by_site = {(m.round, m.sender): m for m in run.records}
+    for m in run.records:
+        turns = m.prompt
+        assert len(turns) == 2 * m.round + 1 and m.remembered == tuple(range(m.round))
+        assert [t for t, _ in turns] == ["human", "ai"] * m.round + ["human"]
+        assert [text for t, text in turns if t == "ai"] == [
+            by_site[(r, m.sender)].content for r in range(m.round)
+        ]
+        assert sum("You are " in text for _, text in turns) == 1  # the setup, in the first turn only
+        senders = set(re.findall(r"^\[(\w+)\]:", turns[-1][1], re.M))
+        assert senders == (set(graph[m.sender]) if m.round else set())  # its own words are in its chat
