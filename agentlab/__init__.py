@@ -8,13 +8,13 @@
 (12, 48)
 """
 
-from agentlab import models, tasks, topologies
+from agentlab import models, tasks, tools, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
 from agentlab.engine import AgentCallError
 from agentlab.experiment import Experiment
 from agentlab.graph import CommGraph, FinalAgent, MajorityVote
-from agentlab.message import Message, Usage
+from agentlab.message import Message, ToolUse, Usage
 from agentlab.run import ItemResult, Run
 from agentlab.settings import Budget, RunSettings
 from agentlab.tasks.task import Item, Task
@@ -39,9 +39,11 @@ __all__ = [
     "RunSettings",
     "Task",
     "Team",
+    "ToolUse",
     "Usage",
     "compare",
     "models",
     "tasks",
+    "tools",
     "topologies",
 ]

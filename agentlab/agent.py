@@ -8,6 +8,7 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.tools import BaseTool
 
 DEFAULT_TEMPLATE = "{task}{context}"
 CONTEXT_HEADER = "\n\nWhat other agents said:\n"
@@ -54,6 +55,10 @@ class Agent:
     default: each turn alone), "full", "last", or N for the last N. Nobody else's turns are in it;
     what others said reaches the agent only along the graph's edges.
 
+    ``tools``: langchain-core tools the agent may call (``agentlab.tools``); the engine runs them
+    and gives the results back, up to ``max_tool_steps`` tool-asking model calls a turn. Memory
+    keeps a turn as what the agent was asked and what it finally said, not its tool exchanges.
+
     >>> Agent("solver", role="You solve math problems step by step.").name
     'solver'
     """
@@ -63,12 +68,23 @@ class Agent:
     template: str = DEFAULT_TEMPLATE
     model: BaseChatModel | None = None
     memory: Memory = "none"
+    tools: Sequence[BaseTool] = ()
+    max_tool_steps: int = 4  # model calls in one turn that may ask for tools; then it must answer
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"an agent needs a non-empty string name, got {self.name!r}")
         require_chat_model(self.model, f"the model of agent {self.name!r}")
         check_memory(self.memory, f"agent {self.name!r}")
+        from agentlab.tools import check_calls_tools, check_tools
+
+        self.tools = check_tools(self.tools, f"agent {self.name!r}")
+        if self.max_tool_steps < 1:
+            raise ValueError(
+                f"agent {self.name!r}: max_tool_steps must be 1 or more; got {self.max_tool_steps}"
+            )
+        if self.tools and self.model is not None:
+            check_calls_tools(self.model, self.tools, f"agent {self.name!r}")
         for field in ("{task}", "{context}"):
             if field not in self.template:
                 raise ValueError(

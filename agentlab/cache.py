@@ -55,14 +55,27 @@ class ModelIdentity:
             params = {k: v for k, v in params.items() if k not in _SAMPLING_ONLY}
         return cls(json.dumps(params, sort_keys=True, default=str), cacheable, sampling)
 
-    def key(self, messages: Sequence[BaseMessage], site: Sequence[Any] = ()) -> str:
-        """The cache key of one call; ``site`` (item, round, agent) counts only when sampling."""
+    def key(
+        self, messages: Sequence[BaseMessage], site: Sequence[Any] = (), tools: Sequence[Any] = ()
+    ) -> str:
+        """The cache key of one call; ``site`` (item, round, agent) counts only when sampling;
+        ``tools``: the tools bound to the call (their schemas). A tool call in the history counts
+        by its name and arguments, not its id (local models draw a fresh one each time)."""
         payload = [
             self.description,
-            [(m.type, m.content) for m in messages],
+            [_part(m) for m in messages],
             list(site) if self.sampling else [],
         ]
+        if tools:  # only then: the keys of calls without tools stay what they were
+            payload.append(list(tools))
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
+
+
+def _part(m: BaseMessage) -> tuple[Any, ...]:
+    calls = getattr(m, "tool_calls", None)
+    if calls:
+        return (m.type, m.content, [(c["name"], c["args"]) for c in calls])
+    return (m.type, m.content)
 
 
 LOCK_WAIT = 5.0  # seconds a call waits for another process's write before giving up

@@ -38,6 +38,20 @@ class Usage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """One tool call an agent made in its turn, and what came of it."""
+
+    name: str
+    args: dict[str, Any]
+    id: str
+    output: str = ""
+    error: str | None = None  # it raised, hung past the run's tool_timeout, or was not run
+    seconds: float = 0.0
+    step: int = 0  # which model call of the turn asked for it (0: the first)
+    usage: Usage = field(default_factory=Usage)  # the tokens of the model call that asked for it
+
+
 @dataclass(slots=True)
 class Message:
     """A record of one agent call.
@@ -63,6 +77,8 @@ class Message:
     model: str = ""
     prompt: tuple[tuple[str, str], ...] = ()  # (role, text) pairs the agent was sent
     remembered: tuple[int, ...] = ()  # earlier rounds whose turns the prompt carried (the agent's memory)
+    # the tools it called in this turn, in order; usage and latency above cover all its model calls
+    tool_calls: tuple[ToolUse, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,4 +90,7 @@ class Message:
         data["receivers"] = tuple(data.get("receivers", ()))
         data["prompt"] = tuple(tuple(p) for p in data.get("prompt", ()))
         data["remembered"] = tuple(data.get("remembered", ()))
+        data["tool_calls"] = tuple(
+            ToolUse(**{**use, "usage": Usage(**use.get("usage", {}))}) for use in data.get("tool_calls", ())
+        )
         return cls(**data)

@@ -56,5 +56,6 @@ class RunSettings(BaseModel):
     # the moment their inputs end; None: whenever the model can
     stream: bool | None = None
     max_concurrency: int | None = Field(None, ge=1)  # model.batch's thread limit, for remote APIs
+    tool_timeout: float | None = Field(30.0, gt=0)  # seconds one tool call may take; then it is an error
     budget: Budget | None = None  # per run: per topology and seed in an experiment file
     fail_fast: bool = False  # raise on the first failed call instead of recording it and going on

@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agentlab.agent import Agent, Memory, require_chat_model
+from agentlab.agent import Agent, require_chat_model
 from agentlab.cache import CallCache
 from agentlab.engine import Engine
 from agentlab.graph import CommGraph, MajorityVote
@@ -86,10 +86,11 @@ class Team:
         self.origin: CommGraph | None = None  # a learner sets the graph its learning started from
         self._by_name = {a.name: a for a in resolved}
 
-    def with_memory(self, memory: Memory) -> Team:
-        """The same team, graph and name, whose every agent has ``memory`` (see ``Agent``)."""
+    def with_agents(self, **fields: Any) -> Team:
+        """The same team, graph and name, with ``fields`` set on every agent:
+        ``team.with_agents(memory="full", tools=[...])``."""
         team = copy.copy(self)
-        team.agents = [replace(agent, memory=memory) for agent in self.agents]
+        team.agents = [replace(agent, **fields) for agent in self.agents]
         team._by_name = {a.name: a for a in team.agents}
         return team
 

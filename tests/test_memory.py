@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -109,16 +110,28 @@ def test_an_unknown_memory_is_named_with_the_kinds(bad):
 KILL_CONFIG = {
     "name": "remembering",
     "task": {"name": "arithmetic", "n": 20},
-    "model": {"kind": "scripted", "reply": "The answer is 24", "delay": 0.25},
+    "model": {"class": "tests.scripted_tools.AddsFirst", "args": {"delay": 0.12}},
     "cache": False,
-    "topologies": [{"preset": "chain", "n_agents": 3, "rounds": 3, "memory": "full"}],
+    "topologies": [
+        {
+            "preset": "chain",
+            "n_agents": 3,
+            "rounds": 3,
+            "memory": "full",
+            "tools": ["tests.scripted_tools.add"],
+        }
+    ],
 }
+REPOSITORY = Path(__file__).parents[1]
 
 
-def test_kill_9_with_memory_then_resume_gives_the_same_prompts_as_one_whole_run(tmp_path):
+def test_kill_9_with_memory_and_tools_then_resume_gives_the_same_turns_as_one_whole_run(tmp_path):
     def agentlab(cwd):
         command = [sys.executable, "-m", "agentlab", "run", "exp.yaml"]
-        return subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}  # the scripted model and tool live in tests/
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     for folder in ("killed", "whole"):
         (tmp_path / folder).mkdir()
@@ -138,11 +151,22 @@ def test_kill_9_with_memory_then_resume_gives_the_same_prompts_as_one_whole_run(
     whole = read_jsonl(tmp_path / "whole" / "runs" / "remembering" / "records.jsonl")
 
     def by_site(rows):
-        return {(r["item_id"], r["round"], r["sender"]): (r["prompt"], r["remembered"]) for r in rows}
+        def turn(r):
+            return (
+                r["prompt"],
+                r["remembered"],
+                r["content"],
+                r["usage"],
+                [(u["args"], u["output"]) for u in r["tool_calls"]],
+            )
+
+        return {(r["item_id"], r["round"], r["sender"]): turn(r) for r in rows}
 
     assert len(resumed) == len(by_site(resumed)) == 20 * 3 * 3  # nothing lost, nothing twice
     assert by_site(resumed) == by_site(whole)
     assert any(r["remembered"] == [0, 1] for r in resumed)
+    assert all(len(r["tool_calls"]) == 1 and r["content"] == f"The answer is {r['tool_calls'][0]['output']}"
+               for r in resumed)  # fmt: skip
 
 
 def test_the_explorer_and_report_say_which_turns_a_prompt_carried(tmp_path):

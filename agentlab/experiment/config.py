@@ -15,6 +15,7 @@ from agentlab.agent import check_memory
 from agentlab.models.backends import ModelSpec
 from agentlab.registry import did_you_mean
 from agentlab.settings import RunSettings
+from agentlab.tools import import_tool
 
 TASK_GRAPH = "task"  # `preset: task`: the graph a task brings per item (AgentsNet), with its rounds
 
@@ -43,6 +44,10 @@ class TopologySpec(_Strict):
     rounds: int | None = Field(None, ge=1)  # defaults to the experiment's rounds
     roles: list[str] | str | None = None  # profiles, or a family of the role library ("math")
     memory: StrictStr | StrictInt = "none"  # every agent's: none, full, last, or the last N turns (al.Agent)
+    # every agent's tools: import paths of langchain-core tools, or of functions that make one
+    # (agentlab.tools.python_sandbox)
+    tools: list[str] = Field(default_factory=list)
+    max_tool_steps: int = Field(4, ge=1)
     model: str | None = None  # a key of the experiment's `models`; defaults to its `model`
     options: dict[str, Any] = Field(default_factory=dict)  # the preset's or the learner's settings
     train: TrainSpec | None = None  # learners only
@@ -52,6 +57,23 @@ class TopologySpec(_Strict):
     def _memory_kind(cls, memory: str | int) -> str | int:
         check_memory(memory, "memory")
         return memory
+
+    @field_validator("tools")
+    @classmethod
+    def _importable_tools(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            import_tool(path)
+        return paths
+
+    def agent_settings(self) -> dict[str, Any]:
+        """What this topology sets on every agent, where it differs from an agent's default."""
+        settings: dict[str, Any] = {}
+        if self.memory != "none":
+            settings["memory"] = self.memory
+        if self.tools:
+            settings["tools"] = [import_tool(path) for path in self.tools]
+            settings["max_tool_steps"] = self.max_tool_steps
+        return settings
 
     @property
     def name(self) -> str:

@@ -137,8 +137,8 @@ class Experiment:
                     team, log = self._team(
                         spec, seed, task, loaded[spec.model], folder, cache, progress, state
                     )
-                    if spec.memory != "none":  # a learner trains without it; its team runs with it
-                        team = team.with_memory(spec.memory)
+                    if spec.agent_settings():  # a learner trains without them; its team runs with them
+                        team = team.with_agents(**spec.agent_settings())
                     if log is not None:
                         training[unit] = log
 

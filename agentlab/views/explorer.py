@@ -4,6 +4,7 @@ the pure renderers in ``agentlab.views.svg``; every picture is inline SVG/HTML (
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 from agentlab.message import Message, Usage
@@ -57,11 +58,18 @@ def message_html(m: Message) -> str:
     prompt = "".join(f"<div><b>{esc(role)}</b>: {esc(text)}</div>" for role, text in m.prompt)
     extra = f"<div style='color:#d62728'>error: {esc(m.error)}</div>" if m.error else ""
     memory = f" (remembers its turns of round {', '.join(map(str, m.remembered))})" if m.remembered else ""
+    tools = "".join(
+        f"<div>🔧 <code>{esc(u.name)}({esc(json.dumps(u.args))})</code> → "
+        + (f"<span style='color:#d62728'>{esc(u.error)}</span>" if u.error else f"{esc(u.output)}")
+        + f" <small>({u.seconds * 1000:.0f} ms, asked by model call {u.step + 1}: "
+        f"{u.usage.prompt_tokens}+{u.usage.completion_tokens} tokens)</small></div>"
+        for u in m.tool_calls
+    )
     return (
         f"<div style='font-family:sans-serif;font-size:12px'>"
         f"<b>{esc(m.sender)}</b> → {esc(to)}, round {m.round}, "
         f"{m.usage.prompt_tokens}+{m.usage.completion_tokens} tokens{' (cached)' if m.cached else ''}{extra}"
-        f"<pre style='white-space:pre-wrap;background:#f6f6f6;padding:6px'>{esc(m.content)}</pre>"
+        f"{tools}<pre style='white-space:pre-wrap;background:#f6f6f6;padding:6px'>{esc(m.content)}</pre>"
         f"<details><summary>prompt{memory}</summary>"
         f"<div style='white-space:pre-wrap'>{prompt}</div></details></div>"
     )
