@@ -75,6 +75,8 @@ class Resumption(NamedTuple):
     calls_left: int
 
     def __str__(self) -> str:
+        if self.calls_left < 0:  # a routed team: its routes decide what is left
+            return f"{self.replayed} messages replayed; the routes decide what is left of {self.items} items"
         return (
             f"{self.items_done} of {self.items} items already done, {self.replayed} messages replayed, "
             f"{self.calls_left} calls left"
@@ -300,6 +302,12 @@ class Engine:
         """What this run picks up from ``prior`` (None when there is nothing to pick up)."""
         if not self.prior:
             return None
+        from agentlab.routing import Routing
+
+        if isinstance(self.team.graph, Routing):  # its routes decide how many turns are left
+            ids = {item.id for item in self.task.items}
+            replayed = sum(site[0] in ids for site in self.prior)
+            return Resumption(0, len(self.task.items), replayed, -1)
         done = replayed = total = 0
         for item in self.task.items:
             w = self.wiring(item)
@@ -310,7 +318,12 @@ class Engine:
         return Resumption(done, len(self.task.items), replayed, total - replayed)
 
     def run(self) -> Run:
+        from agentlab.routing import Routing
+        from agentlab.routing.loop import run_routed
+
         with _heap_frozen():
+            if isinstance(self.team.graph, Routing):
+                return run_routed(self, self.team.graph)
             return self._run()
 
     def _run(self) -> Run:

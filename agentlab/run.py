@@ -21,6 +21,7 @@ class ItemResult:
     score: float
     answers: dict[str, Any] = field(default_factory=dict)  # each voter's extracted answer
     scoring: dict[str, Any] = field(default_factory=dict)  # how it was scored (e.g. the sandbox's isolation)
+    error: str | None = None  # why the item has no answer (a route that could not go on)
 
 
 @dataclass
@@ -158,7 +159,7 @@ class Run:
 def graph_from_messages(messages: Sequence[Message]) -> CommGraph:
     """The graph a set of messages implies: an edge is spatial when its receiver spoke later in the
     same round, temporal otherwise."""
-    agents = list(dict.fromkeys(m.sender for m in messages))
+    agents = list(dict.fromkeys([*(m.sender for m in messages), *(r for m in messages for r in m.receivers)]))
     step_of = {(m.round, m.sender): m.step for m in messages}
     spatial, temporal = set(), set()
     for m in messages:

@@ -55,9 +55,18 @@ class Team:
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
             raise ValueError(f"agent names must be unique in a team; got {names}")
-        if isinstance(graph, GraphDesigner):  # a learner or a task that designs a graph per item
+        from agentlab.routing import Routing
+
+        if isinstance(graph, Routing):  # decided at run time: the agents it addresses must be here
+            graph.check_agents(names)
+            if any(a.tools for a in agents):
+                raise ValueError(
+                    "agents with tools on a routed team are not supported yet; give tools to agents of "
+                    "a fixed graph, or route without tools"
+                )
+        elif isinstance(graph, GraphDesigner):  # a learner or a task that designs a graph per item
             graph = graph.graph_for
-        if graph is not None and not isinstance(graph, CommGraph) and not callable(graph):
+        if graph is not None and not isinstance(graph, CommGraph | Routing) and not callable(graph):
             raise TypeError(
                 f"graph must be a CommGraph, a GraphDesigner (with graph_for(item)) or a function "
                 f"item -> CommGraph; got {graph!r}"

@@ -25,3 +25,23 @@ class AddsFirst(ScriptedChatModel):
 
     respond: object = _add_then_answer
     name_: str = "adds-first"
+
+
+def _on_a_board(messages):
+    """A blackboard team's script: offers, a controller that picks by the question's length (so
+    items route differently), posts, and a decider."""
+    role, text = messages[0].text, messages[-1].text
+    if role.startswith("You are the controller"):
+        if text.count("\n[agent") >= 2:
+            return "DECIDE"
+        return "POST: agent0, agent2" if len(text) % 2 else "POST: agent1"
+    if role.startswith("You read the blackboard"):
+        return "The answer is 24"
+    if "offer what you would add" in text:
+        return "I can add a check"
+    return "My part: 24"
+
+
+class OnABoard(ScriptedChatModel):
+    respond: object = _on_a_board
+    name_: str = "on-a-board"

@@ -7,6 +7,7 @@ import itertools
 import random
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -14,6 +15,7 @@ from agentlab._cards import card_names, load_card
 from agentlab.agent import Agent, Memory
 from agentlab.graph import CommGraph, Edge, FinalAgent, MajorityVote
 from agentlab.registry import Registry, did_you_mean
+from agentlab.routing.base import Routing
 from agentlab.team import Team
 from agentlab.topologies.roles import roles as role_library
 
@@ -105,6 +107,8 @@ def _card_graph(name: str, n_agents: int | None = None, **options: object) -> Co
     """The graph a preset card describes."""
     card = load_card("topologies", name)
     n = card.get("n_agents") if n_agents is None else n_agents
+    if card.get("routing"):
+        return _routing(name, card, n, options)  # type: ignore[return-value]
     fixed = card.get("fixed_agents")
     if fixed is not None and n != fixed:
         raise ValueError(f"topology {name!r} has exactly {fixed} agent(s); got n_agents={n}")
@@ -157,8 +161,29 @@ def load(
     if roles is None and isinstance(PRESETS.resolve(name), partial):  # a card may name its roles
         roles = load_card("topologies", name).get("roles")
     profiles = list(role_library(roles) if isinstance(roles, str) else roles or [""])
+    if isinstance(comm, Routing):  # decided at run time: its agents and their roles come from it
+        comm.roles = profiles
+        agents = [Agent(n, role=role, memory=memory) for n, role in comm.agent_roles()]
+        return Team(agents, comm, model=model, name=name)
     agents = [Agent(a, role=profiles[i % len(profiles)], memory=memory) for i, a in enumerate(comm.agents)]
     return Team(agents, comm, model=model, name=name)
+
+
+def _routing(name: str, card: dict[str, Any], n: object, options: dict[str, object]) -> Routing:
+    """The run-time routing a card names, over ``n`` workers agent0, agent1, ..."""
+    from agentlab.routing import ROUTINGS
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n_agents must be a positive integer; got {n!r}")
+    cls = ROUTINGS.resolve(card["routing"])
+    takes = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "workers", "roles")]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValueError(
+            f"preset {name!r} does not take option(s) {unknown}{did_you_mean(unknown[0], takes)}; "
+            f"it takes {', '.join(takes)}"
+        )
+    return cls(workers=[f"agent{i}" for i in range(n)], **{**card.get("options", {}), **options})
 
 
 def names() -> list[str]:

@@ -1,0 +1,183 @@
+"""Run-time routing presets, on scripted models, routing as their docstrings say."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import agentlab as al
+from agentlab.experiment import read_jsonl
+from agentlab.routing import Blackboard, SemiCentralized
+from tests.scripted_tools import OnABoard
+
+
+def by_item(run):
+    out = {}
+    for m in run.records:
+        out.setdefault(m.item_id, []).append(m)
+    return out
+
+
+def test_a_blackboard_offers_picks_posts_and_decides():
+    task = al.tasks.load("arithmetic", n=6)
+    run = al.topologies.load("blackboard", n_agents=3, model=OnABoard()).run(
+        task, cache=False, progress=False
+    )
+    assert all(r.error is None and r.prediction == 24.0 for r in run.results)
+    routes = set()
+    for messages in by_item(run).values():
+        steps = [(m.round, m.sender) for m in messages]
+        offers = [(0, "agent0"), (0, "agent1"), (0, "agent2")]
+        assert steps[:4] == [*offers, (1, "controller")]
+        chosen = [s for r, s in steps if r == 2]
+        assert chosen in (["agent0", "agent2"], ["agent1"])
+        routes.add(tuple(chosen))
+        control = messages[3]
+        assert control.receivers == tuple(chosen)  # the controller's pick hears it
+        assert all("I can add a check" in control.prompt[-1][1] for _ in chosen)  # it read the offers
+        posts = [m for m in messages if m.round == 2]
+        assert all(
+            set(p.receivers) == {"agent0", "agent1", "agent2", "controller", "decider"} - {p.sender}
+            for p in posts
+        )
+        later_offer = next(m for m in messages if m.round == 3 and m.sender == "agent1")
+        assert all(
+            f"[{p.sender}]: My part: 24" in later_offer.prompt[-1][1] for p in posts
+        )  # the board is shared
+        assert messages[-1].sender == "decider" and messages[-2].content == "DECIDE"
+    assert len(routes) == 2  # items took different routes
+    first = run.results[0].item_id
+    graph = run.graph_of(first)  # the graph as it was used
+    picked = [m.sender for m in by_item(run)[first] if m.round == 2]
+    assert {("controller", p) for p in picked} <= set(graph.spatial + graph.temporal)
+
+
+def test_a_route_that_names_an_unknown_agent_or_loops_is_an_error_on_its_item():
+    def respond(messages):
+        role, text = messages[0].text, messages[-1].text
+        if role.startswith("You are the controller"):
+            return "POST: agent7" if "Gus" in text else "POST: agent0"  # never DECIDE
+        return "The answer is 1"
+
+    task = al.tasks.load("arithmetic", n=4)
+    team = al.Team(
+        [al.Agent(n, role=r) for n, r in Blackboard(workers=["agent0"], max_steps=2).agent_roles()],
+        Blackboard(workers=["agent0"], max_steps=2),
+        model=al.models.ScriptedChatModel(respond=respond),
+    )
+    run = team.run(task, cache=False, progress=False)
+    errors = {r.item_id: r.error for r in run.results}
+    assert len(errors) == 4 and all(errors.values())
+    unknown = [e for e in errors.values() if "agent7" in e]
+    assert unknown and all("'agent7' is not an agent here" in e for e in unknown)
+    assert all("past max_steps=2" in e for e in errors.values() if "agent7" not in e)
+    assert all(r.score == 0 and r.prediction is None for r in run.results)
+
+
+def test_semi_centralized_workers_address_each_other_directly():
+    def respond(messages):
+        role, text = messages[0].text, messages[-1].text
+        if role.startswith("You are planner"):
+            if "What the workers sent you" in text:
+                return "The answer is " + text.rsplit("result ", 1)[1].split()[0]
+            return "@agent0: add the numbers\n@agent1: check agent0's sum"
+        if role.startswith("You are agent0"):
+            return "@agent1: my sum is 24" if "[planner]" in text else "ok"
+        if role.startswith("You are agent1"):
+            if "[agent0]: my sum is 24" in text:
+                return "@planner: result 24 checked"
+            return "waiting for agent0"
+        return "?"
+
+    task = al.tasks.load("arithmetic", n=2)
+    run = al.topologies.load(
+        "semi-centralized", n_agents=2, model=al.models.ScriptedChatModel(respond=respond)
+    ).run(task, cache=False, progress=False)
+    assert [r.prediction for r in run.results] == [24.0, 24.0]
+    messages = by_item(run)[run.results[0].item_id]
+    assert [(m.round, m.sender, m.receivers) for m in messages] == [
+        (0, "planner", ("agent0", "agent1")),
+        (1, "agent0", ("agent1",)),
+        (1, "agent1", ("planner",)),  # it heard nothing from agent0 yet: it talks to the planner
+        (2, "agent1", ("planner",)),  # agent0 wrote to it directly; it answers the planner
+        (3, "planner", ()),
+    ]
+    assert "[agent0]: my sum is 24" in messages[3].prompt[-1][1]
+
+
+def test_semi_centralized_addressing_nobody_known_is_an_error():
+    def respond(messages):
+        return "@agent9: do it" if messages[0].text.startswith("You are planner") else "done"
+
+    run = al.topologies.load(
+        "semi-centralized", n_agents=2, model=al.models.ScriptedChatModel(respond=respond)
+    ).run(al.tasks.load("arithmetic", n=1), cache=False, progress=False)
+    assert "'agent9' is not an agent here" in run.results[0].error
+
+
+def test_a_routing_without_its_controller_is_named_with_the_fix():
+    with pytest.raises(ValueError, match=r"blackboard routing needs agent\(s\) \['controller'\]"):
+        al.Team([al.Agent("agent0"), al.Agent("decider")], Blackboard(workers=["agent0"]), model=OnABoard())
+    with pytest.raises(ValueError, match=r"needs agent\(s\) \['planner'\]"):
+        al.Team([al.Agent("agent0")], SemiCentralized(workers=["agent0"]), model=OnABoard())
+    with pytest.raises(ValueError, match="does not take option"):
+        al.topologies.load("blackboard", n_agents=2, model=OnABoard(), max_stpes=2)
+
+
+def test_a_routed_run_reruns_from_the_cache(tmp_path):
+    cache = al.CallCache(tmp_path / "calls.sqlite")
+    task = al.tasks.load("arithmetic", n=3)
+    first = al.topologies.load("blackboard", model=OnABoard()).run(task, cache=cache, progress=False)
+    again = al.topologies.load("blackboard", model=OnABoard()).run(task, cache=cache, progress=False)
+    assert all(m.cached for m in again.records) and len(again.records) == len(first.records)
+    assert [r.prediction for r in again.results] == [r.prediction for r in first.results]
+
+
+KILL_CONFIG = {
+    "name": "board",
+    "task": {"name": "arithmetic", "n": 16},
+    "model": {"class": "tests.scripted_tools.OnABoard", "args": {"delay": 0.15}},
+    "cache": False,
+    "topologies": [{"preset": "blackboard", "n_agents": 3, "memory": "full"}],
+}
+
+
+def test_kill_9_mid_route_then_resume_loses_and_duplicates_nothing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+
+    def agentlab(cwd):
+        command = [sys.executable, "-m", "agentlab", "run", "exp.yaml"]
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    for folder in ("killed", "whole"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "exp.yaml").write_text(yaml.safe_dump(KILL_CONFIG))
+    records = tmp_path / "killed" / "runs" / "board" / "records.jsonl"
+    process = agentlab(tmp_path / "killed")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(read_jsonl(records) if records.exists() else []) < 60:
+        time.sleep(0.05)  # into the posts of the first step
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert agentlab(tmp_path / "killed").wait(timeout=120) == 0
+    assert agentlab(tmp_path / "whole").wait(timeout=120) == 0
+    resumed = read_jsonl(records)
+    whole = read_jsonl(tmp_path / "whole" / "runs" / "board" / "records.jsonl")
+
+    def turns(rows):
+        return {
+            (r["item_id"], r["round"], r["sender"]): (r["prompt"], r["content"], r["receivers"]) for r in rows
+        }
+
+    assert len(resumed) == len(turns(resumed)) == len(whole)  # nothing lost, nothing twice
+    assert turns(resumed) == turns(whole)
+    results = read_jsonl(records.with_name("results.jsonl"))
+    assert len(results) == 16 and all(r["prediction"] == 24.0 for r in results)
