@@ -8,7 +8,7 @@
 (12, 48)
 """
 
-from agentlab import models, tasks, tools, topologies
+from agentlab import models, routing, tasks, tools, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
 from agentlab.engine import AgentCallError
@@ -43,6 +43,7 @@ __all__ = [
     "Usage",
     "compare",
     "models",
+    "routing",
     "tasks",
     "tools",
     "topologies",

@@ -1,5 +1,6 @@
 """Run-time routing presets, on scripted models, routing as their docstrings say."""
 
+import itertools
 import os
 import signal
 import subprocess
@@ -181,3 +182,89 @@ def test_kill_9_mid_route_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert turns(resumed) == turns(whole)
     results = read_jsonl(records.with_name("results.jsonl"))
     assert len(results) == 16 and all(r["prediction"] == 24.0 for r in results)
+
+
+def forwarder(good="agent2"):
+    """agent0 forwards to whoever it ranks first; ``good`` answers right, the others wrong and forward."""
+
+    def respond(messages):
+        role, text = messages[0].text, messages[-1].text
+        me = role.split()[2].rstrip(",")
+        if me == good:
+            return "The answer is " + str(eval_item(text))
+        if "Notes passed to you" in text:
+            return "The answer is -1"
+        first = text.split("most reliable first: ", 1)[1].split(" ", 1)[0]
+        return f"FORWARD {first}: please solve this"
+
+    return al.models.ScriptedChatModel(respond=respond)
+
+
+def eval_item(text):
+    task = al.tasks.load("arithmetic", n=12)
+    return next(item.reference for item in task.items if item.question.split("\n")[0] in text)
+
+
+def test_evolving_routes_forward_and_strengthen_the_edges_that_worked():
+    task = al.tasks.load("arithmetic", n=12)
+    team = al.topologies.load("evolving", n_agents=3, model=forwarder(), learning_rate=0.5)
+    run = team.run(task, cache=False, progress=False, settings=al.RunSettings(window=2))
+    routing = team.graph
+    paths = [tuple(m.sender for m in messages) for messages in by_item(run).values()]
+    assert paths[0] == ("agent0", "agent1")  # ties: the first agent, forwarding to its first neighbour
+    assert run.results[0].score == 0 and routing.weights[("agent0", "agent1")] < 0.5
+    assert (
+        paths[-1] == ("agent2",) and run.results[-1].score == 1
+    )  # later items enter where answers were right
+    assert sum(r.score for r in run.results[:4]) == 0 and all(r.score == 1 for r in run.results[6:])
+    route = routing.start("2 + 2?")
+    (turn,) = route.turns()
+    assert turn.agent == "agent2" and "most reliable first: agent0 (0.50), agent1 (0.50)" in turn.text
+    assert route.hear([(turn, "FORWARD agent1: check")]) == [("agent1",)]
+    routing.learn(route, 1.0)  # w <- (1 - lr) w + lr score
+    assert routing.weights[("agent2", "agent1")] == pytest.approx(0.75)
+    for messages in by_item(run).values():
+        for m, nxt in itertools.pairwise(messages):
+            assert m.receivers == (nxt.sender,) and "please solve this" in nxt.prompt[-1][1]
+        assert messages[-1].receivers == ()
+
+
+def test_evolving_state_is_rebuilt_exactly_on_resume_and_written_to_the_run_folder(tmp_path):
+    task = al.tasks.load("arithmetic", n=12)
+    settings = al.RunSettings(window=2)
+    whole = al.topologies.load("evolving", model=forwarder(), learning_rate=0.5)
+    full = whole.run(task, cache=False, progress=False, settings=settings)
+    half = {(m.item_id, m.round, m.sender): m for m in full.records[: len(full.records) // 2]}
+    resumed_team = al.topologies.load("evolving", model=forwarder(), learning_rate=0.5)
+    engine = al.engine.Engine(resumed_team, task, settings=settings, cache=None, progress=False, prior=half)
+    resumed = engine.run()
+    assert resumed_team.graph.weights == whole.graph.weights
+    assert [(m.item_id, m.round, m.sender, m.content) for m in resumed.records] == [
+        (m.item_id, m.round, m.sender, m.content) for m in full.records
+    ]
+    config = {
+        "name": "evolve",
+        "task": {"name": "arithmetic", "n": 4},
+        "model": {"kind": "scripted", "reply": "The answer is 24"},
+        "topologies": [{"preset": "evolving", "n_agents": 3}],
+    }
+    al.Experiment.from_dict(config).run(tmp_path, progress=False)
+    saved = yaml.safe_load((tmp_path / "evolve" / "routing-evolving-seed0.json").read_text())
+    assert set(saved["weights"]) == {f"agent{u}->agent{v}" for u in range(3) for v in range(3) if u != v}
+
+
+def test_forwarding_to_a_stranger_or_too_often_is_an_error_on_the_item():
+    stranger = al.models.ScriptedChatModel(respond=lambda messages: "FORWARD agent9: you do it")
+    run = al.topologies.load("evolving", model=stranger).run(
+        al.tasks.load("arithmetic", n=1), cache=False, progress=False
+    )
+    assert "forwarded to 'agent9', not one of its neighbours" in run.results[0].error
+    ping = al.models.ScriptedChatModel(
+        respond=lambda messages: (
+            "FORWARD " + ("agent1" if messages[0].text.startswith("You are agent0") else "agent0") + ": go"
+        )
+    )
+    team = al.topologies.load("evolving", model=ping, max_hops=3)
+    run = team.run(al.tasks.load("arithmetic", n=1), cache=False, progress=False)
+    assert "forwarded more than max_hops=3 times" in run.results[0].error
+    assert team.graph.weights[("agent0", "agent1")] < 0.5  # a failed route counts as score 0

@@ -28,6 +28,7 @@ from agentlab.message import Message
 from agentlab.models.backends import ModelSpec, build
 from agentlab.models.server_pool import OpenAIPoolChatModel, ServerUsage
 from agentlab.protocols import GraphTask
+from agentlab.routing import Routing
 from agentlab.run import ItemResult, Run
 from agentlab.tasks.task import Task
 from agentlab.team import Team
@@ -161,6 +162,10 @@ class Experiment:
                             print(f"resuming {unit}: {resumed}; {before:.1f} s spent before", file=sys.stderr)
                     runs[(spec.name, seed)] = engine.run()
                     writer.keep_time()
+                    learned = team.graph.state_dict() if isinstance(team.graph, Routing) else None
+                    if learned is not None and rank == 0:  # what an evolving routing learned
+                        name = f"routing-{spec.name.replace('/', '-')}-seed{seed}.json"
+                        folder.write(name, json.dumps(learned, indent=2))
                 servers += [
                     u for m in loaded.values() if isinstance(m, OpenAIPoolChatModel) for u in m.usage()
                 ]

@@ -62,6 +62,14 @@ class Routing:
     def start(self, question: str, state: Any = None) -> Route:
         raise NotImplementedError
 
+    def learn(self, route: Route, score: float) -> None:
+        """Called with each finished item's route and score (0 for a route that failed), in the
+        order items finish; a routing that evolves across items updates itself here."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What it has learned, for the run folder (None when it learns nothing)."""
+        return None
+
     def check_agents(self, names: Sequence[str]) -> None:
         """A ValueError when the team lacks an agent this routing needs (its controller, say)."""
         wanted = [n for n, _ in self.agent_roles()]

@@ -4,8 +4,9 @@ After Han and Zhang (2025), "Exploring Advanced LLM Multi-Agent Systems Based on
 Architecture" (bMAS, arXiv:2507.01701), and Salemi et al. (2025), "LLM-based Multi-Agent Blackboard
 System for Information Discovery" (arXiv:2510.01285). Each step: every worker reads the board and
 offers, in a line, what it would add; the controller reads the board and the offers and names the
-workers who post (``POST: agent1, agent3``), or hands over to the decider (``DECIDE``); the chosen
-workers read the board and post; the decider finally reads the board and answers.
+workers who post (``POST: agent1, agent3``), or hands over to the decider (``DECIDE``, or a reply
+that names no worker); the chosen workers read the board and post; the decider finally reads the
+board and answers.
 
 Simplified: the board holds only posts (no cleaner or critic agents editing it), offers are
 plain text the controller reads (no bidding), and there is one decider. A controller that names
@@ -17,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agentlab.registry import did_you_mean
 from agentlab.routing.base import ROUTINGS, Route, RouteError, RouteTurn, Routing, named
 
 WORKER = "You are {name}, one of the workers sharing a blackboard. {role}"
@@ -115,11 +115,9 @@ class _BoardRoute(Route):
             except RouteError as error:
                 raise RouteError(f"the controller named an unknown worker: {error}") from None
             chosen = [names[c] for c in chosen if names[c] in spec.workers]
-            if not chosen:
-                raise RouteError(
-                    f"the controller named no worker (it said {text.strip()[:120]!r}); "
-                    f"workers: {spec.workers}{did_you_mean(text.strip(), spec.workers)}"
-                )
+            if not chosen:  # it named nobody: nothing more to post, the decider takes over
+                self.phase = "decide"
+                return [(spec.decider,)]
             if self.steps > spec.max_steps:
                 raise RouteError(
                     f"the blackboard went past max_steps={spec.max_steps} without reaching DECIDE"

@@ -56,6 +56,7 @@ def run_routed(engine: Engine, routing: Routing) -> Run:
             score = task.score(prediction, item.reference)
             detail = score.detail if isinstance(score, Score) else {}
             results[i] = ItemResult(item.id, prediction, item.reference, float(score), {}, detail)
+        routing.learn(live[i].route, results[i].score)
         engine.on_result(results[i])
         del live[i]
         asks.pop(i, None)
