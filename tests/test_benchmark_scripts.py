@@ -77,3 +77,16 @@ def test_server_pool_benchmark_reports_each_concurrency_against_the_ideal():
     assert [(r[0], r[1]) for r in rows] == [("2", "20"), ("4", "20")]
     assert all(float(r[3]) >= float(r[2]) * 0.9 for r in rows)  # never faster than the latency allows
     assert out.count(", 0 failed tries") == 4  # two servers, each row
+
+
+def test_routing_overhead_benchmark_reports_each_preset():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "routing.py"), "--overhead", "--items", "20"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
+    assert set(rows) == {"mesh", "blackboard", "semi-centralized", "evolving"}
+    assert all(int(calls) > 0 and float(ms) > 0 for calls, _, ms in rows.values())

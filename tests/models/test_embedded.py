@@ -47,3 +47,16 @@ def test_a_gguf_file_loads_as_a_local_model_and_answers_as_the_converted_one(llm
     direct = al.models.local(str(embedded.gguf_file()), max_new_tokens=48)
     question = "What is 12 + 30?"
     assert direct.invoke(question).content == llm.invoke(question).content
+
+
+def test_a_blackboard_team_runs_end_to_end_on_the_embedded_model(llm):
+    task = al.tasks.load("arithmetic", n=3, seed=0)
+    run = al.topologies.load("blackboard", n_agents=2, model=llm).run(task, cache=False, progress=False)
+    assert len(run.results) == 3 and not run.errors
+    for item in task.items:
+        messages = run.messages(item.id)
+        senders = [m.sender for m in messages]
+        assert senders[:3] == ["agent0", "agent1", "controller"]  # offers, then the control step
+        result = next(r for r in run.results if r.item_id == item.id)
+        assert result.error is not None or senders[-1] == "decider"
+    assert all(m.usage.prompt_tokens > 0 and m.usage.completion_tokens > 0 for m in run.records)
