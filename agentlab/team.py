@@ -59,11 +59,6 @@ class Team:
 
         if isinstance(graph, Routing):  # decided at run time: the agents it addresses must be here
             graph.check_agents(names)
-            if any(a.tools for a in agents):
-                raise ValueError(
-                    "agents with tools on a routed team are not supported yet; give tools to agents of "
-                    "a fixed graph, or route without tools"
-                )
         elif isinstance(graph, GraphDesigner):  # a learner or a task that designs a graph per item
             graph = graph.graph_for
         if graph is not None and not isinstance(graph, CommGraph | Routing) and not callable(graph):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from langchain_core.messages import AIMessage
 
 import agentlab as al
 from agentlab.experiment import read_jsonl
@@ -268,3 +269,40 @@ def test_forwarding_to_a_stranger_or_too_often_is_an_error_on_the_item():
     run = team.run(al.tasks.load("arithmetic", n=1), cache=False, progress=False)
     assert "forwarded more than max_hops=3 times" in run.results[0].error
     assert team.graph.weights[("agent0", "agent1")] < 0.5  # a failed route counts as score 0
+
+
+def test_routed_agents_call_tools_batched_with_every_items_turns():
+    from tests.scripted_tools import add
+
+    def respond(messages):
+        role, text = messages[0].text, messages[-1].text
+        if role.startswith("You are the controller"):
+            return "DECIDE" if "\n[agent" in text else "POST: agent0"
+        if role.startswith("You read the blackboard"):
+            return "The answer is " + text.rsplit("sum is ", 1)[1].split()[0]
+        if "offer what you would add" in text:
+            return "I can add"
+        results = [m for m in messages if m.type == "tool"]
+        if not results:
+            return AIMessage("", tool_calls=[{"name": "add", "args": {"a": 20, "b": 4}, "id": "t1"}])
+        return f"the sum is {results[-1].text}"
+
+    team = al.topologies.load("blackboard", n_agents=2, model=al.models.ScriptedChatModel(respond=respond))
+    team = team.with_agents(tools=[add])
+    run = team.run(al.tasks.load("arithmetic", n=4), cache=False, progress=False)
+    assert [r.prediction for r in run.results] == [24.0] * 4
+    posts = [m for m in run.records if m.round == 2]
+    assert len(posts) == 4 and all(
+        m.tool_calls[0].output == "24" and m.content == "the sum is 24" for m in posts
+    )
+    assert {m.step for m in posts} == {2}  # every item's post, tool call and all, in one engine step
+
+
+def test_the_explorer_draws_each_items_route_as_it_was_used():
+    run = al.topologies.load("blackboard", n_agents=3, model=OnABoard()).run(
+        al.tasks.load("arithmetic", n=6), cache=False, progress=False
+    )
+    explorer = run.show()
+    assert explorer is not None
+    graphs = {r.item_id: run.graph_of(r.item_id) for r in run.results}
+    assert len({g.temporal for g in graphs.values()}) == 2  # two routes, two graphs

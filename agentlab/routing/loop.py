@@ -9,17 +9,20 @@ turn, as it names a call of a fixed graph.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from tqdm.auto import tqdm
 
-from agentlab.message import Message
+from agentlab.message import Message, ToolUse, Usage
 from agentlab.routing.base import Route, RouteError, RouteTurn, Routing
 from agentlab.run import ItemResult, Run
 from agentlab.tasks.task import Score
+from agentlab.tools import run_calls, tool_message
 
 if TYPE_CHECKING:
+    from agentlab.agent import Agent
     from agentlab.engine import Engine, _Reply
 
 Turn = tuple[int, RouteTurn]  # (item index, the turn)
@@ -168,20 +171,72 @@ def _answer(
             todo.setdefault((id(agent.model), tuple(map(id, agent.tools))), []).append(k)
     for ks in todo.values():
         agent = agents[turns[ks[0]][1].agent]
-        sites = [(items[turns[k][0]].id, live[turns[k][0]].step, turns[k][1].agent) for k in ks]
-        replies = engine._call(agent.model, [convos[k] for k in ks], sites)
-        for k, reply in zip(ks, replies, strict=True):
+        sites = {k: (items[turns[k][0]].id, live[turns[k][0]].step, turns[k][1].agent) for k in ks}
+        for k, (reply, turn_cost) in _with_tools(engine, agent, ks, convos, sites, agents, turns).items():
             i, turn = turns[k]
+            history = live[i].history.get(turn.agent, [])
             out[k] = _message(
-                turn,
-                items[i].id,
-                live[i].step,
-                convos[k],
-                reply,
-                live[i].history.get(turn.agent, []),
-                agents[turn.agent],
+                turn, items[i].id, live[i].step, convos[k], reply, history, agents[turn.agent], turn_cost
             )
     return out  # type: ignore[return-value]
+
+
+class _Cost:
+    """What a turn's model calls cost together, and the tools they called."""
+
+    __slots__ = ("cached", "latency", "usage", "uses")
+
+    def __init__(self) -> None:
+        self.usage, self.latency, self.cached = Usage(), 0.0, True
+        self.uses: list[ToolUse] = []
+
+    def add(self, reply: _Reply) -> None:
+        self.usage, self.latency = self.usage + reply.usage, self.latency + reply.latency
+        self.cached = self.cached and reply.cached
+
+
+def _with_tools(
+    engine: Engine,
+    agent: Agent,
+    ks: list[int],
+    convos: list[list[BaseMessage]],
+    sites: dict[int, tuple[str, int, str]],
+    agents: dict[str, Agent],
+    turns: list[Turn],
+) -> dict[int, tuple[_Reply, _Cost]]:
+    """The turns ``ks`` (one model, one set of tools) answered; a reply that asks for tools gets
+    their results and goes to the model again, batched with the others that asked, until it
+    answers or reaches its agent's ``max_tool_steps``."""
+    tools = tuple(agent.tools)
+    costs = {k: _Cost() for k in ks}
+    talk = {k: convos[k] for k in ks}
+    done: dict[int, tuple[_Reply, _Cost]] = {}
+    pending, step = list(ks), 0
+    while pending:
+        replies = engine._call(agent.model, [talk[k] for k in pending], [sites[k] for k in pending], tools)
+        asking = []
+        for k, reply in zip(pending, replies, strict=True):
+            costs[k].add(reply)
+            limit = agents[turns[k][1].agent].max_tool_steps
+            if not (tools and reply.tool_calls and reply.error is None):
+                done[k] = (reply, costs[k])
+            elif step < limit:
+                asking.append((k, reply))
+            else:
+                note = f"not run: the turn reached max_tool_steps={limit}"
+                costs[k].uses += [ToolUse(t["name"], t["args"], t.get("id") or "", error=note, step=step,
+                                          usage=reply.usage) for t in reply.tool_calls]  # fmt: skip
+                done[k] = (reply, costs[k])
+        if asking:
+            jobs = [(tools, t) for _, reply in asking for t in reply.tool_calls]
+            results = iter(run_calls(jobs, engine.settings.tool_timeout))
+            for k, reply in asking:
+                uses = [replace(next(results), step=step, usage=reply.usage) for _ in reply.tool_calls]
+                costs[k].uses += uses
+                ask = AIMessage(reply.content, tool_calls=list(reply.tool_calls))
+                talk[k] = [*talk[k], ask, *map(tool_message, uses)]
+        pending, step = [k for k, _ in asking], step + 1
+    return done
 
 
 def _message(
@@ -191,9 +246,10 @@ def _message(
     convo: list[BaseMessage],
     reply: _Reply,
     history: list,
-    agent: object,
+    agent: Agent,
+    cost: _Cost,
 ) -> Message:
-    remembered = tuple(r0 for r0 in agent.remembered(len(history)) if r0 < len(history) and history[r0][1])  # type: ignore[attr-defined]
+    remembered = tuple(r0 for r0 in agent.remembered(len(history)) if r0 < len(history) and history[r0][1])
     return Message(
         turn.agent,
         (),
@@ -201,11 +257,12 @@ def _message(
         reply.content,
         item_id,
         0,
-        reply.usage,
-        reply.latency,
-        reply.cached,
+        cost.usage,
+        cost.latency,
+        cost.cached,
         reply.error,
         reply.model,
         tuple((m.type, str(m.content)) for m in convo),
         remembered,
+        tuple(cost.uses),
     )
