@@ -55,7 +55,11 @@ def report(folder: Path, rescore: bool) -> int:
     if rescore:
         RunFolder(folder).write("metrics.json", json.dumps(summarize(runs), indent=2, default=str))
         print(f"\nRescored from records: {folder / 'metrics.json'}")
-    path = write_report(list(runs.values()), folder / "report.html", title=folder.name)
+    seeds = {seed for _, seed in runs}
+    labelled = {
+        f"{label}/seed{seed}" if len(seeds) > 1 else label: run for (label, seed), run in runs.items()
+    }
+    path = write_report(labelled, folder / "report.html", title=folder.name)
     print(f"Report: {path}")
     return 0
 

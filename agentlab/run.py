@@ -97,12 +97,14 @@ class Run:
     def summary(self) -> dict[str, Any]:
         low, high = self.interval
         # one pass over the records: they may be read from disk (a run folder's DiskRecords)
-        usage, calls, hits, errors = Usage(), 0, 0, 0
+        usage, computed, calls, hits, errors = Usage(), Usage(), 0, 0, 0
         for m in self.records:
             usage += m.usage
             calls += 1
             hits += m.cached
             errors += m.error is not None
+            if not m.cached:
+                computed += m.usage
         return {
             "team": self.team,
             "task": self.task,
@@ -115,7 +117,13 @@ class Run:
             "tokens_per_item": round(usage.total_tokens / max(1, self.n_items), 1),
             "calls": calls,
             "cache_hits": hits,
+            # what this run computed, apart from what the call cache answered (those tokens were
+            # paid for when the calls first ran): a rerun from the cache is not free, only cheap
+            "computed_calls": calls - hits,
+            "computed_tokens": computed.total_tokens,
+            "cached_tokens": usage.total_tokens - computed.total_tokens,
             "errors": errors,
+            "model_seconds": round(self.model_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 2),
             "stopped": self.stopped,
         }

@@ -191,7 +191,10 @@ class Experiment:
         if servers and world == 1:  # with several processes, each has its own pool
             metrics["servers"] = ServerUsage.totals(servers)
         folder.write("metrics.json", json.dumps(metrics, indent=2, default=str))
-        write_report(list(runs.values()), folder.path / "report.html", title=f"{cfg.name}")
+        labelled = {
+            f"{name}/seed{seed}" if len(cfg.seeds) > 1 else name: run for (name, seed), run in runs.items()
+        }
+        write_report(labelled, folder.path / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder.path, runs, metrics)
 
     def _team(

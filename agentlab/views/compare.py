@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agentlab.run import Run
-from agentlab.stats import mcnemar_exact
+from agentlab.stats import mcnemar_exact, paired_bootstrap
 from agentlab.views.svg import Point, edge_tokens, graph_svg, scatter_svg
 
 
@@ -66,6 +66,12 @@ class Comparison:
                     "items": run.n_items,
                     "mcnemar_p_vs_first": (
                         mcnemar_exact([mine[i] for i in shared], [first[i] for i in shared])
+                        if run is not self.runs[0] and shared
+                        else None
+                    ),
+                    # mean accuracy difference against the first, its 95% interval and p
+                    "bootstrap_vs_first": (
+                        paired_bootstrap([mine[i] for i in shared], [first[i] for i in shared], samples=2000)
                         if run is not self.runs[0] and shared
                         else None
                     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agentlab.message import Message
@@ -19,9 +19,12 @@ _COLUMNS = (
     "accuracy",
     "ci95",
     "tokens_per_item",
-    "calls",
+    "computed_calls",
+    "computed_tokens",
     "cache_hits",
+    "cached_tokens",
     "errors",
+    "model_seconds",
     "wall_seconds",
 )
 
@@ -49,21 +52,36 @@ def text_table(runs: Sequence[Run]) -> str:
                 f"{s['accuracy']:.1%}",
                 f"{lo:.1%}–{hi:.1%}",
                 str(s["tokens_per_item"]),
-                str(s["calls"]),
+                str(s["computed_calls"]),
                 str(s["cache_hits"]),
                 str(s["errors"]),
+                f"{s['model_seconds']:.1f}",
                 f"{s['wall_seconds']:.1f}",
             )
         )
-    header = ("team", "accuracy", "95% CI", "tokens/item", "calls", "cached", "errors", "seconds")
+    header = (
+        "team",
+        "accuracy",
+        "95% CI",
+        "tokens/item",
+        "computed",
+        "cached",
+        "errors",
+        "model s",
+        "seconds",
+    )
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r) for r in [header, *lines])
 
 
-def report_html(runs: Sequence[Run], title: str | None = None) -> str:
-    """One self-contained page: the summary of every run, then each run's tokens and transcripts."""
+def report_html(runs: Sequence[Run] | Mapping[str, Run], title: str | None = None) -> str:
+    """One self-contained page: the summary of every run (what was computed and what the cache
+    answered, apart), accuracy against tokens with intervals and the paired tests when runs share a
+    task, then each run's tokens and transcripts. ``runs`` may be labelled: ``{label: run}``."""
     esc = html.escape
+    labelled = dict(runs) if isinstance(runs, Mapping) else _labelled(runs)
+    runs = list(labelled.values())
     title = title or ", ".join(f"{r.team} on {r.task}" for r in runs)
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
@@ -73,11 +91,48 @@ def report_html(runs: Sequence[Run], title: str | None = None) -> str:
     sections = "".join(_run_section(run) for run in runs)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-        f"<style>{style}</style></head><body><h1>{esc(title)}</h1>{summary_table(runs)}{sections}</body></html>"
+        f"<style>{style}</style></head><body><h1>{esc(title)}</h1>{summary_table(runs)}"
+        f"{_comparison(labelled)}{sections}</body></html>"
     )
 
 
-def write_report(runs: Sequence[Run], path: str | Path, title: str | None = None) -> Path:
+def _labelled(runs: Sequence[Run]) -> dict[str, Run]:
+    """Runs by their team's name, numbered where names repeat (seeds of one topology)."""
+    counts = Counter(r.team for r in runs)
+    seen: Counter[str] = Counter()
+    out = {}
+    for run in runs:
+        seen[run.team] += 1
+        out[run.team if counts[run.team] == 1 else f"{run.team} #{seen[run.team]}"] = run
+    return out
+
+
+def _comparison(runs: Mapping[str, Run]) -> str:
+    """Accuracy against tokens per item with 95% intervals, and each run's paired tests against
+    the first on the items both finished, when there are runs to compare on one task."""
+    if len(runs) < 2 or len({r.task for r in runs.values()}) > 1:
+        return ""
+    from agentlab.views.compare import Comparison
+
+    comparison = Comparison(runs)
+    rows = []
+    for row in comparison.rows[1:]:
+        p = row["mcnemar_p_vs_first"]
+        boot = row["bootstrap_vs_first"]
+        diff = f"{boot[0]:+.1%} [{boot[1][0]:+.1%}, {boot[1][1]:+.1%}], p={boot[2]:.3f}" if boot else ""
+        rows.append(
+            f"<tr><td>{html.escape(row['topology'])}</td><td>{'' if p is None else f'{p:.3f}'}</td>"
+            f"<td>{diff}</td></tr>"
+        )
+    first = html.escape(comparison.labels[0])
+    return (
+        f"<h2>Accuracy against cost</h2>{comparison.plot().text}"
+        f"<h3>Paired tests against {first}</h3><table><tr><th>run</th><th>McNemar exact p</th>"
+        f"<th>accuracy difference, bootstrap 95% interval</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def write_report(runs: Sequence[Run] | Mapping[str, Run], path: str | Path, title: str | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report_html(runs, title), encoding="utf-8")

@@ -138,3 +138,29 @@ def test_an_exported_report_shows_the_graph_in_a_headless_browser(runs, tmp_path
     # the graph's spatial edges are the only blue on the page: find them on screen
     blue = sum(n for n, (r, g, b) in colors if b > r + 60 and b > g + 30)
     assert blue > 50, "no edge of the graph is visible in the screenshot"
+
+
+def test_a_report_plots_accuracy_against_tokens_tests_pairs_and_splits_cached_from_computed(
+    echo_model, small_task, tmp_path
+):
+    from agentlab.views.report import report_html, text_table
+
+    cache = al.CallCache(tmp_path / "calls.sqlite")
+    first = al.topologies.load("chain", n_agents=2, model=echo_model).run(
+        small_task, progress=False, cache=cache
+    )
+    rerun = al.topologies.load("chain", n_agents=2, model=echo_model).run(
+        small_task, progress=False, cache=cache
+    )
+    star = al.topologies.load("star", n_agents=3, model=echo_model).run(
+        small_task, progress=False, cache=False
+    )
+    page = report_html({"chain": first, "chain again": rerun, "star": star})
+    assert "Accuracy against cost" in page and "<svg" in page and "Paired tests against chain" in page
+    assert "McNemar exact p" in page and "bootstrap 95% interval" in page
+    again = rerun.summary()
+    assert again["computed_calls"] == 0 and again["computed_tokens"] == 0
+    assert again["cached_tokens"] == first.summary()["computed_tokens"] > 0  # paid for once, not again
+    assert f"<td>{again['cached_tokens']}</td>" in page
+    table = text_table([first, rerun])
+    assert "computed" in table.splitlines()[0] and "model s" in table.splitlines()[0]
