@@ -44,8 +44,8 @@ def generate(n: int, parts: int, seed: int = 0, split: str = "test") -> list[Ite
         who = rng.choice(_NAMES[split])
         options = rng.sample(colours, 4)
         answer = rng.choice(options)
-        question = f"What colour is the {thing} {who} {verb}? Options: {', '.join(options)}."
-        fact = f"You know this: the {thing} {who} {verb} is {answer}."
+        question = f"What colour is the {thing} {who} {verb}?"
+        fact = f"The {thing} {who} {verb} is {answer}."
         meta = {"holder": rng.randrange(parts), "fact": fact, "options": options}
         items.append(Item(f"{split}-{k}", question, answer, meta))
     return items
@@ -79,8 +79,14 @@ class HiddenFactTask(Task):
     def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
         told = _AGENT.match(agent)
         knows = told is not None and int(told.group(1)) == item.meta["holder"]
-        known = item.meta["fact"] if knows else "You do not know the answer yourself; another agent may."
-        return f"{known}\n{self.prompt(item)}"
+        # the embedded model repeats a fact stated as "Fact: ..." before a bare question 12 times
+        # in 16, and 1 in 16 when the fact came as "You know this: ..." before the options
+        if knows:
+            return f"Fact: {item.meta['fact']}\n{self.prompt(item)}"
+        return (
+            f"{self.prompt(item)}\nYou were not told the answer. If another agent states it, repeat it; "
+            "otherwise reply only: I do not know."
+        )
 
 
 @LOADERS.register("hidden-fact")

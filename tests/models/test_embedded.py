@@ -60,3 +60,11 @@ def test_a_blackboard_team_runs_end_to_end_on_the_embedded_model(llm):
         result = next(r for r in run.results if r.item_id == item.id)
         assert result.error is not None or senders[-1] == "decider"
     assert all(m.usage.prompt_tokens > 0 and m.usage.completion_tokens > 0 for m in run.records)
+
+
+def test_on_hidden_fact_a_star_beats_a_single_agent_with_intervals_apart():
+    llm = al.models.default(max_new_tokens=32)
+    task = al.tasks.load("hidden-fact", n=40, seed=0)
+    single = al.topologies.load("single", model=llm).run(task, cache=False, progress=False)
+    star = al.topologies.load("star", n_agents=4, model=llm).run(task, cache=False, progress=False)
+    assert single.interval[1] < star.interval[0], (single, star)
