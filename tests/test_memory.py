@@ -1,18 +1,11 @@
 """Agents that remember their own earlier turns on an item, tested on scripted models through the
 public API, as a notebook uses it."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-import yaml
 
 import agentlab as al
-from agentlab.experiment import Experiment, read_jsonl
+from agentlab.experiment import Experiment
+from tests.killing import killed_then_resumed
 
 
 def recording_model(seen):
@@ -122,33 +115,10 @@ KILL_CONFIG = {
         }
     ],
 }
-REPOSITORY = Path(__file__).parents[1]
 
 
 def test_kill_9_with_memory_and_tools_then_resume_gives_the_same_turns_as_one_whole_run(tmp_path):
-    def agentlab(cwd):
-        command = [sys.executable, "-m", "agentlab", "run", "exp.yaml"]
-        env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}  # the scripted model and tool live in tests/
-        return subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    for folder in ("killed", "whole"):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "exp.yaml").write_text(yaml.safe_dump(KILL_CONFIG))
-    records = tmp_path / "killed" / "runs" / "remembering" / "records.jsonl"
-    process = agentlab(tmp_path / "killed")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(read_jsonl(records) if records.exists() else []) < 20:
-        time.sleep(0.05)  # past the first round of every item, into the second
-    assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 0 < len(read_jsonl(records)) < 20 * 3 * 3
-    assert agentlab(tmp_path / "killed").wait(timeout=120) == 0
-    assert agentlab(tmp_path / "whole").wait(timeout=120) == 0
-    resumed = read_jsonl(records)
-    whole = read_jsonl(tmp_path / "whole" / "runs" / "remembering" / "records.jsonl")
+    resumed, whole, _ = killed_then_resumed(tmp_path, KILL_CONFIG, after=20)  # into the second round
 
     def by_site(rows):
         def turn(r):

@@ -1,12 +1,6 @@
 """Run-time routing presets, on scripted models, routing as their docstrings say."""
 
 import itertools
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +9,7 @@ from langchain_core.messages import AIMessage
 import agentlab as al
 from agentlab.experiment import read_jsonl
 from agentlab.routing import Blackboard, SemiCentralized
+from tests.killing import killed_then_resumed
 from tests.scripted_tools import OnABoard
 
 
@@ -150,29 +145,7 @@ KILL_CONFIG = {
 
 
 def test_kill_9_mid_route_then_resume_loses_and_duplicates_nothing(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-
-    def agentlab(cwd):
-        command = [sys.executable, "-m", "agentlab", "run", "exp.yaml"]
-        return subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    for folder in ("killed", "whole"):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "exp.yaml").write_text(yaml.safe_dump(KILL_CONFIG))
-    records = tmp_path / "killed" / "runs" / "board" / "records.jsonl"
-    process = agentlab(tmp_path / "killed")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(read_jsonl(records) if records.exists() else []) < 60:
-        time.sleep(0.05)  # into the posts of the first step
-    assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert agentlab(tmp_path / "killed").wait(timeout=120) == 0
-    assert agentlab(tmp_path / "whole").wait(timeout=120) == 0
-    resumed = read_jsonl(records)
-    whole = read_jsonl(tmp_path / "whole" / "runs" / "board" / "records.jsonl")
+    resumed, whole, folder = killed_then_resumed(tmp_path, KILL_CONFIG, after=60)  # into the first posts
 
     def turns(rows):
         return {
@@ -181,7 +154,7 @@ def test_kill_9_mid_route_then_resume_loses_and_duplicates_nothing(tmp_path):
 
     assert len(resumed) == len(turns(resumed)) == len(whole)  # nothing lost, nothing twice
     assert turns(resumed) == turns(whole)
-    results = read_jsonl(records.with_name("results.jsonl"))
+    results = read_jsonl(folder / "results.jsonl")
     assert len(results) == 16 and all(r["prediction"] == 24.0 for r in results)
 
 

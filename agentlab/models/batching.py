@@ -68,7 +68,7 @@ class BatchingChatModel(BaseChatModel):
         configs = config if isinstance(config, list) else [ensure_config(config)] * len(inputs)
         stop = kwargs.get("stop", self.stop) or None
         runs = self._start_runs(conversations, configs, stop)
-        tools = {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}
+        tools = bound_tools(kwargs)
         try:
             replies = _isolating_errors(
                 lambda cs: self._generate_all(cs, stop, **tools), conversations, return_exceptions
@@ -124,6 +124,11 @@ class BatchingChatModel(BaseChatModel):
         return await asyncio.to_thread(
             self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs
         )
+
+
+def bound_tools(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The tools and tool choice ``bind_tools`` put into a call's keyword arguments."""
+    return {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}
 
 
 def _choice(tool_choice: str | dict[str, Any] | bool | None) -> str | None:

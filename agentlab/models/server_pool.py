@@ -40,7 +40,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from agentlab.models import event_loop
 from agentlab.models.backends import ModelSpec, backend
-from agentlab.models.batching import BatchingChatModel
+from agentlab.models.batching import BatchingChatModel, bound_tools
 
 RETRIED_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -170,8 +170,7 @@ class OpenAIPoolChatModel(BatchingChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tools = {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}
-        (reply,) = self._generate_all([messages], stop, **tools)
+        (reply,) = self._generate_all([messages], stop, **bound_tools(kwargs))
         if isinstance(reply, Exception):
             raise reply
         return ChatResult(generations=[ChatGeneration(message=reply)])
@@ -183,8 +182,9 @@ class OpenAIPoolChatModel(BatchingChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tools = {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}
-        (reply,) = await event_loop.run_async(self._call_all([messages], stop or self.stop, tools))
+        (reply,) = await event_loop.run_async(
+            self._call_all([messages], stop or self.stop, bound_tools(kwargs))
+        )
         if isinstance(reply, Exception):
             raise reply
         return ChatResult(generations=[ChatGeneration(message=reply)])

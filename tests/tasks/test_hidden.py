@@ -14,9 +14,7 @@ def relaying_model():
 
     def respond(messages):
         text = "\n".join(m.text for m in messages)
-        known = re.search(r"Fact: .* is (\w+)\.", text) or re.search(
-            r"\[agent\d+\]: I know: (\w+)", text
-        )
+        known = re.search(r"Fact: .* is (\w+)\.", text) or re.search(r"\[agent\d+\]: I know: (\w+)", text)
         if known:
             return f"I know: {known.group(1)}. The answer is {known.group(1)}"
         return "The answer is red"  # a guess
