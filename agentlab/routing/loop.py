@@ -142,13 +142,17 @@ def run_routed(engine: Engine, routing: Routing) -> Run:
     )
 
 
+def _remembered(agent: Agent, history: list[tuple[str, str]]) -> tuple[int, ...]:
+    """The agent's earlier turns on this item its memory keeps, leaving out those that said nothing."""
+    return tuple(r0 for r0 in agent.remembered(len(history)) if history[r0][1])
+
+
 def _conversation(
-    agent_role: str, memory: range, history: list[tuple[str, str]], text: str
+    agent_role: str, remembered: tuple[int, ...], history: list[tuple[str, str]], text: str
 ) -> list[BaseMessage]:
     convo: list[BaseMessage] = [SystemMessage(agent_role)] if agent_role else []
-    for r0 in memory:
-        if r0 < len(history) and history[r0][1]:
-            convo += [HumanMessage(history[r0][0]), AIMessage(history[r0][1])]
+    for r0 in remembered:
+        convo += [HumanMessage(history[r0][0]), AIMessage(history[r0][1])]
     return [*convo, HumanMessage(text)]
 
 
@@ -158,26 +162,24 @@ def _answer(
     """Each turn's message: replayed from an earlier run's records, or made (cache or model)."""
     out: list[Message | None] = [None] * len(turns)
     todo: dict[tuple[int, tuple[int, ...]], list[int]] = {}
-    convos: list[list[BaseMessage]] = []
+    convos: dict[int, list[BaseMessage]] = {}
+    remembered: dict[int, tuple[int, ...]] = {}
     for k, (i, turn) in enumerate(turns):
         state, agent = live[i], agents[turn.agent]
         prior = engine.prior.get((items[i].id, state.step, turn.agent))
-        history = state.history.get(turn.agent, [])
-        convo = _conversation(agent.role, agent.remembered(len(history)), history, turn.text)
-        convos.append(convo)
-        if prior is not None:
+        if prior is not None:  # replayed: its prompt is on record
             out[k] = prior
-        else:
-            todo.setdefault((id(agent.model), tuple(map(id, agent.tools))), []).append(k)
+            continue
+        history = state.history.get(turn.agent, [])
+        remembered[k] = _remembered(agent, history)
+        convos[k] = _conversation(agent.role, remembered[k], history, turn.text)
+        todo.setdefault((id(agent.model), tuple(map(id, agent.tools))), []).append(k)
     for ks in todo.values():
         agent = agents[turns[ks[0]][1].agent]
         sites = {k: (items[turns[k][0]].id, live[turns[k][0]].step, turns[k][1].agent) for k in ks}
         for k, (reply, turn_cost) in _with_tools(engine, agent, ks, convos, sites, agents, turns).items():
             i, turn = turns[k]
-            history = live[i].history.get(turn.agent, [])
-            out[k] = _message(
-                turn, items[i].id, live[i].step, convos[k], reply, history, agents[turn.agent], turn_cost
-            )
+            out[k] = _message(turn, items[i].id, live[i].step, convos[k], reply, remembered[k], turn_cost)
     return out  # type: ignore[return-value]
 
 
@@ -199,7 +201,7 @@ def _with_tools(
     engine: Engine,
     agent: Agent,
     ks: list[int],
-    convos: list[list[BaseMessage]],
+    convos: dict[int, list[BaseMessage]],
     sites: dict[int, tuple[str, int, str]],
     agents: dict[str, Agent],
     turns: list[Turn],
@@ -245,11 +247,9 @@ def _message(
     step: int,
     convo: list[BaseMessage],
     reply: _Reply,
-    history: list,
-    agent: Agent,
+    remembered: tuple[int, ...],
     cost: _Cost,
 ) -> Message:
-    remembered = tuple(r0 for r0 in agent.remembered(len(history)) if r0 < len(history) and history[r0][1])
     return Message(
         turn.agent,
         (),
