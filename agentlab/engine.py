@@ -85,47 +85,68 @@ class Resumption(NamedTuple):
 
 @dataclass(frozen=True)
 class _Wiring:
-    """A graph unrolled over rounds: who each call hears, who hears it, what it waits on."""
+    """A graph unrolled over rounds: who speaks in each round, whom each call hears and who hears
+    it, what it waits on. Indices are into the graph's agents; rows are rounds."""
 
     graph: CommGraph
     agents: tuple[Agent, ...]
     rounds: int
-    hears_now: list[tuple[int, ...]]
-    hears_before: list[tuple[int, ...]]
+    speaks: list[tuple[bool, ...]]  # [round][agent]
+    hears_now: list[list[tuple[int, ...]]]  # [round][agent]: spatial predecessors
+    hears_before: list[list[tuple[int, ...]]]  # [round][agent]: last round's, by temporal edges
     receivers: list[list[tuple[str, ...]]]  # [round][agent]
     releases: dict[tuple[int, int], list[tuple[int, int]]]  # (round, agent) -> calls that wait on it
     waits_on: list[list[int]]  # [round][agent]: how many calls must finish first
+    calls: int
 
     @classmethod
     def of(cls, graph: CommGraph, agents: tuple[Agent, ...], rounds: int) -> _Wiring:
         names = graph.agents
         index = {name: i for i, name in enumerate(names)}
-        hears_now = [tuple(index[u] for u in graph.spatial_predecessors(a)) for a in names]
-        hears_before = [tuple(index[u] for u in graph.temporal_predecessors(a)) for a in names]
-        # who hears each agent: in the last round only its spatial successors, as no round follows
-        now = [tuple(v for u, v in graph.spatial if u == a) for a in names]
-        later = [tuple(v for u, v in graph.temporal if u == a) for a in names]
-        receivers = [
-            [now[a] + (later[a] if r + 1 < rounds else ()) for a in range(len(names))] for r in range(rounds)
+        wired = [graph.round(r) for r in range(rounds)]
+        speaks = [tuple(name in g.agents and name not in g.silent for name in names) for g in wired]
+        hears_now = [[tuple(index[u] for u in g.spatial_predecessors(a)) for a in names] for g in wired]
+        hears_before = [  # round 0 hears nothing from before
+            [tuple(index[u] for u in g.temporal_predecessors(a)) if r else () for a in names]
+            for r, g in enumerate(wired)
         ]
-        # a call releases its hearers in this round and the next, and its own agent's next turn
-        # (an agent's turns run in order even when it hears nobody)
-        releases: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        # a call waits on those it hears, and on its agent's previous turn (an agent's turns run
+        # in order even when it hears nobody); it releases whoever waits on it
+        releases: dict[tuple[int, int], list[tuple[int, int]]] = {
+            (r, a): [] for r in range(rounds) for a in range(len(names)) if speaks[r][a]
+        }
+        waits_on = [[0] * len(names) for _ in range(rounds)]
+        last_turn: list[int | None] = [None] * len(names)
         for r in range(rounds):
-            for a, name in enumerate(names):
-                nxt = ({index[v] for u, v in graph.temporal if u == name} | {a}) if r + 1 < rounds else set()
-                releases[(r, a)] = [(r, index[v]) for u, v in graph.spatial if u == name] + [
-                    (r + 1, b) for b in sorted(nxt)
-                ]
-        waits_on = [
-            [len(hears_now[a]) + (len(set(hears_before[a]) | {a}) if r else 0) for a in range(len(names))]
+            for a in range(len(names)):
+                if not speaks[r][a]:
+                    continue
+                deps = {(r, u) for u in hears_now[r][a]} | {(r - 1, u) for u in hears_before[r][a]}
+                if last_turn[a] is not None:
+                    deps.add((last_turn[a], a))
+                waits_on[r][a] = len(deps)
+                for dep in sorted(deps):
+                    releases[dep].append((r, a))
+            for a in range(len(names)):
+                if speaks[r][a]:
+                    last_turn[a] = r
+        # who hears each call: its spatial successors, and in the next round its temporal ones
+        receivers = [
+            [
+                tuple(v for u, v in wired[r].spatial if u == name)
+                + (tuple(v for u, v in wired[r + 1].temporal if u == name) if r + 1 < rounds else ())
+                for name in names
+            ]
             for r in range(rounds)
         ]
-        return cls(graph, agents, rounds, hears_now, hears_before, receivers, releases, waits_on)
+        return cls(
+            graph, agents, rounds, speaks, hears_now, hears_before, receivers, releases, waits_on,
+            sum(map(sum, speaks)),
+        )  # fmt: skip
 
-    @property
-    def calls(self) -> int:
-        return len(self.agents) * self.rounds
+    def sites(self) -> list[tuple[int, int]]:
+        """Every (round, agent) that makes a call."""
+        return [(r, a) for r in range(self.rounds) for a in range(len(self.agents)) if self.speaks[r][a]]
 
 
 class _ItemState:
@@ -145,7 +166,7 @@ class _ItemState:
         self.turns: dict[tuple[int, int], _Turn] = {}  # calls in the middle of using tools
 
     def first_calls(self) -> list[Call]:
-        return [(self.index, 0, a) for a in range(len(self.wiring.agents)) if not self.pending[0][a]]
+        return [(self.index, r, a) for r, a in self.wiring.sites() if not self.pending[r][a]]
 
     def site(self, r: int, a: int) -> tuple[str, int, str]:
         """(item id, round, agent): where a call sits, as records and the cache name it."""
@@ -157,8 +178,8 @@ class _ItemState:
             return turn.conversation
         w, texts = self.wiring, self.texts
         names, me = w.graph.agents, w.graph.agents[a]
-        heard = [(names[u], texts[r - 1][u]) for u in w.hears_before[a]] if r else []
-        heard += [(names[u], texts[r][u]) for u in w.hears_now[a]]
+        heard = [(names[u], texts[r - 1][u]) for u in w.hears_before[r][a]] if r else []
+        heard += [(names[u], texts[r][u]) for u in w.hears_now[r][a]]
         heard = [(name, task.heard(text, name, me)) for name, text in heard if text]
         heard = [(name, text) for name, text in heard if text]  # a failed or empty call says nothing
         prompt = self.prompt if self.prompt is not None else task.prompt_for(self.item, me, r, w.rounds)
@@ -292,7 +313,12 @@ class Engine:
 
     def wiring(self, item: Item) -> _Wiring:
         graph = self.team.graph_for(item)
-        rounds = self.rounds or self.task.rounds_for(item) or 1
+        rounds = self.rounds or graph.wired_rounds or self.task.rounds_for(item) or 1
+        if graph.wired_rounds not in (None, rounds):
+            raise ValueError(
+                f"the graph of item {item.id!r} is wired for {graph.wired_rounds} rounds, but the run "
+                f"asks for {rounds}; run it with rounds={graph.wired_rounds}"
+            )
         known = self._wirings.get((graph, rounds))
         if known is None:
             known = self._wirings[(graph, rounds)] = _Wiring.of(graph, self.team.agents_for(graph), rounds)
@@ -311,7 +337,7 @@ class Engine:
         done = replayed = total = 0
         for item in self.task.items:
             w = self.wiring(item)
-            have = sum((item.id, r, name) in self.prior for r in range(w.rounds) for name in w.graph.agents)
+            have = sum((item.id, r, w.graph.agents[a]) in self.prior for r, a in w.sites())
             done += have == w.calls
             replayed += have
             total += w.calls

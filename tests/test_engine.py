@@ -281,3 +281,64 @@ def test_a_window_bounds_the_items_in_flight_and_changes_no_answer(echo_model, s
     assert sorted((key(m), m.content) for m in seen) == sorted(
         (key(m), m.content) for m in everything.records
     )
+
+
+def test_a_graph_wired_by_round_runs_each_round_on_its_own_wiring(echo_model, small_task):
+    """Round 0: a -> b, c silent; round 1: b -> c, a silent, b and c hear round 0's b; round 2: the
+    decider d alone, hearing everyone of round 1."""
+    graph = al.CommGraph.per_round(
+        [
+            al.CommGraph(["a", "b", "c"], [("a", "b")], silent=["c"]),
+            al.CommGraph(["a", "b", "c"], [("b", "c")], temporal=[("b", "b"), ("b", "c")], silent=["a"]),
+            al.CommGraph(["b", "c", "d"], temporal=[("b", "d"), ("c", "d")], silent=["b", "c"]),
+        ],
+        agents=["a", "b", "c", "d"],
+    )
+    assert graph.wired_rounds == 3 and graph.calls(3) == 5 and graph.decision == al.FinalAgent("d")
+    team = al.Team([al.Agent(n, role=f"I am {n}") for n in "abcd"], graph, model=echo_model)
+    run = team.run(small_task, cache=False, progress=False)
+    assert run.calls == 5 * len(small_task) and len(run.results) == len(small_task)
+    spoke = {(m.sender, m.round) for m in run.records}
+    assert spoke == {("a", 0), ("b", 0), ("b", 1), ("c", 1), ("d", 2)}
+    by = {(m.sender, m.round): m for m in run.records if m.item_id == small_task.items[0].id}
+    assert by[("b", 0)].content.startswith("b heard a")
+    assert by[("c", 1)].content.startswith("c heard b,b")  # round 0's b by a temporal edge, then round 1's
+    assert by[("b", 0)].receivers == ("b", "c") and by[("a", 0)].receivers == ("b",)
+    assert by[("d", 2)].content.startswith("d heard b,c")
+    assert max(m.step for m in run.records if m.round == 0) < min(m.step for m in run.records if m.round == 2)
+    with pytest.raises(ValueError, match=r"wired for 3 rounds.*rounds=3"):
+        team.run(small_task, rounds=2, cache=False, progress=False)
+
+
+def test_a_graph_wired_by_round_resumes_from_its_records(echo_model, small_task, tmp_path):
+    graph = al.CommGraph.per_round(
+        [
+            al.CommGraph(["a", "b"], [("a", "b")]),
+            al.CommGraph(["a", "b", "c"], temporal=[("a", "c"), ("b", "c")], silent=["a", "b"]),
+        ]
+    )
+    team = al.Team([al.Agent(n, role=f"I am {n}") for n in "abc"], graph, model=echo_model)
+    whole = team.run(small_task, cache=False, progress=False)
+    from agentlab.engine import Engine
+
+    prior = {(m.item_id, m.round, m.sender): m for m in whole.records if m.round == 0}
+    engine = Engine(team, small_task, None, cache=None, progress=False, prior=prior)
+    assert engine.resumption().calls_left == len(small_task)  # only c's turns are left
+    again = engine.run()
+    assert [r.prediction for r in again.results] == [r.prediction for r in whole.results]
+
+
+def test_a_badly_wired_per_round_graph_is_named():
+    with pytest.raises(ValueError, match=r"round 1 hears \['c'\] from round 0, where they do not speak"):
+        al.CommGraph.per_round(
+            [
+                al.CommGraph(["a", "c"], silent=["c"]),
+                al.CommGraph(["b", "c"], temporal=[("c", "b")], silent=["c"]),
+            ]
+        )
+    with pytest.raises(ValueError, match=r"edges \[\('a', 'b'\)\] reach or leave a silent agent"):
+        al.CommGraph(["a", "b"], [("a", "b")], silent=["b"])
+    with pytest.raises(ValueError, match="round 0 has temporal edges"):
+        al.CommGraph.per_round([al.CommGraph(["a"], temporal=[("a", "a")])])
+    with pytest.raises(ValueError, match=r"agents= leaves out"):
+        al.CommGraph.per_round([al.CommGraph(["a", "b"])], agents=["a"])

@@ -79,16 +79,16 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
                     saved = folder.learner_path(spec.name, seed)
                     graph_for = LEARNERS.resolve(str(spec.learner)).load(saved).graph_for
                 calls = Counter(m.item_id for m in messages)
+                graphs = {item.id: graph_for(item) for item in task.items}
+                for item in task.items:
+                    rounds[item.id] = graphs[item.id].wired_rounds or rounds[item.id]
                 last: dict[str, dict[str, str]] = {}
                 for m in messages:
                     if m.round == rounds.get(m.item_id, 0) - 1:
                         last.setdefault(m.item_id, {})[m.sender] = m.content
                 # only items whose every call is on record finished; a budget may have cut the others
-                graphs = {item.id: graph_for(item) for item in task.items}
                 finished = [
-                    item
-                    for item in task.items
-                    if calls[item.id] == len(graphs[item.id].agents) * rounds[item.id]
+                    item for item in task.items if calls[item.id] == graphs[item.id].calls(rounds[item.id])
                 ]
                 results = [decide(graphs[item.id], task, item, last[item.id]) for item in finished]
             most = max(rounds.values(), default=1)
