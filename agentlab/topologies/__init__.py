@@ -1,5 +1,5 @@
 """Communication graphs: preset cards (``al.topologies.load(name, n_agents=, model=, roles=)``) and
-the learners that design them (``GPTSwarm``, ``AgentPrune``, ``GDesigner``).
+the learners that design them (``GPTSwarm``, ``AgentPrune``, ``GDesigner``, ``AgentDropout``).
 
 A learner registers itself by its class statement (``class Mine(GraphLearner, name="mine")``) and
 is found by that name in ``learners``; a preset is a card in ``topologies/`` or a function
@@ -33,6 +33,7 @@ __all__ = [
     "PRESETS",
     "ROLES",
     "SPATIAL",
+    "AgentDropout",
     "AgentPrune",
     "GDesigner",
     "GPTSwarm",

@@ -13,21 +13,33 @@ REINFORCE on u = score - λ × tokens over graphs sampled from P; the KL term of
 encoder; the anchor (reconstruction) term that keeps P near the anchor topology; and a sparsity
 term (an L1 norm of P). At test time z = μ and the edges above 0.5 are kept (as a DAG).
 
-Ours: each node's features also carry a one-hot of its position, so agents with the same profile
-(the usual case with small models, which do better without role prompts) remain distinguishable.
+As in the paper, the answer comes from a FinalRefer agent outside the designed graph that hears
+every agent in the last round (``decision="final_refer"``, the default).
+
+Ours (``variant="ours"``, the default): each node's features also carry a one-hot of its
+position, so agents with the same profile (the usual case with small models, which do better
+without role prompts) remain distinguishable; b is the mean utility of the query's samples.
+
+The authors' code (``variant="authors"``, ``architecture="gcn"``): no task node; each agent's
+features are its profile's embedding next to the query's; a plain two-layer GCN over the anchor
+edges (ReLU, dropout 0.5 while training, log-softmax out) and a small MLP give z, and the edge
+logits z zᵀ are min-max scaled to [-1, 1] before the sigmoid (the scaled inner-product decoder).
+The loss is REINFORCE alone (b = 0, no KL, anchor or sparsity term), Adam at lr 0.1 over the GCN
+only: the MLP stays at its random initialisation, as there. Test-time graphs are sampled.
+Agents with identical profiles get identical rows, so every edge then has probability 0.5.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch_geometric.nn import GCNConv
 
 from agentlab.agent import Agent
-from agentlab.graph import CommGraph
+from agentlab.graph import CommGraph, Decision
 from agentlab.models.sentence_embedder import SentenceEmbedder
 from agentlab.tasks.task import Item
 from agentlab.team import Team
@@ -50,8 +62,28 @@ class _Encoder(torch.nn.Module):
         return self.mean(h, edge_index), self.log_var(h, edge_index)
 
 
+class _AuthorsGCN(torch.nn.Module):
+    """G-Designer's code: GCN(2F -> hidden -> F) then an MLP(F -> 16 -> latent) kept frozen."""
+
+    def __init__(self, features: int, hidden: int, latent: int) -> None:
+        super().__init__()
+        self.conv1 = GCNConv(2 * features, hidden)
+        self.conv2 = GCNConv(hidden, features)
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(features, 16), torch.nn.ReLU(), torch.nn.Linear(16, latent)
+        )
+        for p in self.mlp.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, training: bool) -> torch.Tensor:
+        h = torch.nn.functional.dropout(torch.relu(self.conv1(x, edge_index)), p=0.5, training=training)
+        return self.mlp(torch.log_softmax(self.conv2(h, edge_index), dim=1))
+
+
 @dataclass
 class GDesignerSettings(LearnerSettings):
+    decision: str | Decision | None = "final_refer"  # the paper's FinalRefer decider
+    architecture: str = "vgae"  # ours; "gcn": the authors' code's plain GCN and scaled inner product
     anchor: str | CommGraph = "chain"  # the anchor topology: a preset name or a CommGraph over the agents
     hidden: int = 32  # the GCN's hidden width
     latent: int = 16  # the latent z per node
@@ -69,6 +101,17 @@ class GDesigner(GraphLearner, name="gdesigner"):
 
     paper = "G-Designer (Zhang et al., 2025)"
     Settings = GDesignerSettings
+    AUTHORS: ClassVar[dict[str, Any]] = {
+        "architecture": "gcn",
+        "hidden": 16,
+        "kl_weight": 0.0,
+        "anchor_weight": 0.0,
+        "sparsity_weight": 0.0,
+        "token_penalty": 0.0,
+        "lr": 0.1,
+        "baseline": False,
+        "sample_at_test": True,
+    }
     settings: GDesignerSettings
 
     def __init__(
@@ -92,9 +135,18 @@ class GDesigner(GraphLearner, name="gdesigner"):
         self.anchor = torch.zeros(n, n)
         for u, v in anchor.spatial:
             self.anchor[index[u], index[v]] = 1.0
+        if s.architecture not in ("vgae", "gcn"):
+            raise ValueError(
+                f"architecture is 'vgae' (ours) or 'gcn' (the authors' code); got {s.architecture!r}"
+            )
         self.embedder = embedder or SentenceEmbedder()
         profiles = [a.role or a.name for a in self.agents]
         self.profiles = self.embedder.embed(profiles)
+        if s.architecture == "gcn":
+            anchor_edges = [(i, j) for i in range(n) for j in range(n) if self.anchor[i, j]]
+            self.edge_index = torch.tensor(anchor_edges, dtype=torch.long).reshape(-1, 2).t()
+            self.gcn = _AuthorsGCN(self.profiles.shape[1], s.hidden, s.latent)
+            return
         self.position = torch.eye(n + 1)
         edges = [(i, j) for i in range(n) for j in range(n) if self.anchor[i, j] or self.anchor[j, i]]
         edges += [(n, i) for i in range(n)] + [(i, n) for i in range(n)]  # the task node and every agent
@@ -106,6 +158,8 @@ class GDesigner(GraphLearner, name="gdesigner"):
         )
 
     def named_parameters(self) -> dict[str, torch.nn.Parameter]:
+        if self.settings.architecture == "gcn":
+            return {f"gcn.{k}": p for k, p in self.gcn.named_parameters()}
         return {
             **{f"encoder.{k}": p for k, p in self.encoder.named_parameters()},
             **{f"decoder.{k}": p for k, p in self.decoder.named_parameters()},
@@ -116,6 +170,8 @@ class GDesigner(GraphLearner, name="gdesigner"):
             raise ValueError("G-Designer designs a graph per query; call graph_for(item) or team()")
         queries = self.embedder.embed([item.question for item in items])
         n = len(self.agents)
+        if self.settings.architecture == "gcn":
+            return [self._authors_distribution(query, training) for query in queries]
         dists = []
         for query in queries:
             x = torch.cat([torch.cat([self.profiles, query[None]]), self.position], dim=1)
@@ -127,7 +183,18 @@ class GDesigner(GraphLearner, name="gdesigner"):
             dists.append(EdgeDistribution(probs, aux={"mean": mean, "log_var": log_var}))
         return dists
 
+    def _authors_distribution(self, query: torch.Tensor, training: bool) -> EdgeDistribution:
+        n, off = len(self.agents), offdiagonal(len(self.agents))
+        x = torch.cat([self.profiles, query[None].expand(n, -1)], dim=1)
+        z = self.gcn(x, self.edge_index, training)
+        logits = z @ z.t()
+        low, high = logits[off].min(), logits[off].max()
+        scaled = (logits - low) / (high - low) * 2 - 1 if high > low else torch.zeros_like(logits)
+        return EdgeDistribution(torch.sigmoid(scaled) * off)
+
     def regularizers(self, dists: Sequence[EdgeDistribution]) -> dict[str, torch.Tensor]:
+        if self.settings.architecture == "gcn":  # REINFORCE alone, as the authors' code
+            return {}
         off = offdiagonal(len(self.agents))
         kl = torch.stack(
             [
@@ -157,7 +224,7 @@ class GDesigner(GraphLearner, name="gdesigner"):
     def team(self, model: Any = None, name: str | None = None) -> Team:
         """A team whose graph is designed for each item as it runs (deterministically, z = μ)."""
         return Team(
-            self.agents,
+            self.team_agents(),
             self.graph_for,
             model=model or self.model,
             name=name or "gdesigner",

@@ -3,27 +3,34 @@ Graphs", ICML 2024).
 
 Objective: maximise the expected utility E_{G ~ p_θ}[u(G)] of graphs drawn edge by edge, each
 candidate edge (i -> j) present with probability σ(θ_ij). The gradient is REINFORCE,
-∇θ ≈ mean over samples of (u(G) - b) ∇θ log p_θ(G), with b the mean utility of the samples drawn
-for the same query. Utility is the item's score (minus ``token_penalty`` × tokens, 0 by default as
-in the paper). GPTSwarm's node (prompt) optimisation is not part of this learner.
+∇θ ≈ mean over samples of (u(G) - b) ∇θ log p_θ(G). Utility is the item's score (minus
+``token_penalty`` × tokens, 0 by default as in the paper).
+
+As in the paper, the answer comes from a majority-vote node outside the agents, and the edge from
+each agent into it is learned with the others (``decision="vote"``, the default).
+
+Ours (``variant="ours"``, the default): b is the mean utility of the samples drawn for the same
+query, which lowers the gradient's variance. The authors' code (``variant="authors"``) uses no
+baseline (b = 0). GPTSwarm's node (prompt) optimisation is not part of this learner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from agentlab.agent import Agent
-from agentlab.graph import CommGraph
+from agentlab.graph import CommGraph, Decision
 from agentlab.tasks.task import Item
 from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
 
 
 @dataclass
 class GPTSwarmSettings(LearnerSettings):
+    decision: str | Decision | None = "vote"  # the paper's majority-vote node, its edges learned
     start: CommGraph | None = None  # edges of this graph begin at start_prob, the others at 1 - start_prob
     start_prob: float = 0.5  # 0.5 everywhere without a start graph, as in the paper
 
@@ -33,6 +40,7 @@ class GPTSwarm(GraphLearner, name="gptswarm"):
 
     paper = "GPTSwarm (Zhuge et al., 2024)"
     Settings = GPTSwarmSettings
+    AUTHORS: ClassVar[dict[str, Any]] = {"baseline": False}
     settings: GPTSwarmSettings
 
     def __init__(self, agents: Sequence[Agent], *, model: Any = None, **settings: Any) -> None:

@@ -2,9 +2,16 @@
 sampled graphs on training items in one batched run, REINFORCE updates, token accounting, saving.
 
 A learner holds edge probabilities over a fixed set of agents: spatial edges (inside a round, a
-DAG) and, for some learners, temporal edges (into the next round). ``fit`` samples
-``samples_per_query`` graphs per training item, runs every (item, graph) pair through the engine
-at once, and rewards each graph with its item's score minus ``token_penalty`` × the item's tokens.
+DAG) and, for some learners, temporal edges (into the next round), either one set for every round
+or one per round. ``fit`` samples ``samples_per_query`` graphs per training item, runs every
+(item, graph) pair through the engine at once, and rewards each graph with its item's score minus
+``token_penalty`` × the item's tokens.
+
+The decision is kept outside the learned graph, as the papers keep it: ``decision="vote"`` is
+GPTSwarm's majority-vote node, whose incoming edge from each agent is learned with the rest;
+``decision="final_refer"`` is AgentPrune's and G-Designer's FinalRefer, one more agent that speaks
+only in the last round and hears every agent. ``"last"`` (the last agent decides) and
+``"majority"`` (every agent votes) keep the decision inside the team.
 """
 
 from __future__ import annotations
@@ -36,11 +43,18 @@ Pair = tuple[int, int]
 @dataclass
 class EdgeDistribution:
     """Independent Bernoulli edges: ``spatial[i, j]`` is P(i -> j inside a round) (sampled as a
-    DAG), ``temporal[i, j]`` P(j hears i's last-round message), None when not learned."""
+    DAG), ``temporal[i, j]`` P(j hears i's last-round message), None when not learned.
+
+    ``rounds``, when given, holds one distribution per round, each sampled on its own (its
+    ``spatial`` and ``temporal`` are then unused); ``silent`` names agents that do not speak
+    (in that round).
+    """
 
     spatial: torch.Tensor
     temporal: torch.Tensor | None = None
     aux: dict[str, torch.Tensor] = field(default_factory=dict)  # what a learner's regularisers read
+    rounds: tuple[EdgeDistribution, ...] = ()
+    silent: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -48,6 +62,9 @@ class SampledGraph:
     spatial: list[Pair]
     temporal: list[Pair]
     log_prob: torch.Tensor
+    voters: tuple[int, ...] | None = None  # who enters a learned vote
+    rounds: tuple[SampledGraph, ...] = ()  # one per round, from a per-round distribution
+    silent: frozenset[int] = frozenset()
 
 
 def _reaches(adjacency: dict[int, set[int]], start: int, goal: int) -> bool:
@@ -63,8 +80,13 @@ def _reaches(adjacency: dict[int, set[int]], start: int, goal: int) -> bool:
 
 
 def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
-    """Spatial edges are visited in a random order; an edge that would close a cycle is skipped
-    (it adds nothing to the log-probability), every other edge is drawn from its Bernoulli."""
+    """Spatial edges are visited in a random order; an edge that would close a cycle, that has
+    probability 0 (masked, pruned) or that touches a silent agent is skipped (it adds nothing to
+    the log-probability), every other edge is drawn from its Bernoulli. A per-round distribution
+    is sampled round by round, the log-probabilities summed."""
+    if dist.rounds:
+        parts = tuple(sample_graph(d, rng) for d in dist.rounds)
+        return SampledGraph([], [], torch.stack([g.log_prob for g in parts]).sum(), rounds=parts)
     n = dist.spatial.shape[0]
     draws = torch.rand(n, n, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
@@ -72,9 +94,11 @@ def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
     adjacency: dict[int, set[int]] = defaultdict(set)
     spatial, terms = [], []
     for i, j in pairs:
-        if _reaches(adjacency, j, i):
+        if i in dist.silent or j in dist.silent or _reaches(adjacency, j, i):
             continue
         p = dist.spatial[i, j]
+        if p.item() == 0.0:
+            continue
         if draws[i, j] < p.item():
             adjacency[i].add(j)
             spatial.append((i, j))
@@ -89,7 +113,7 @@ def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
         probs = dist.temporal.clamp(1e-9, 1 - 1e-9)
         terms.append(torch.where(chosen, probs.log(), (1 - probs).log()).sum())
     log_prob = torch.stack(terms).sum() if terms else torch.zeros(())
-    return SampledGraph(sorted(spatial), temporal, log_prob)
+    return SampledGraph(sorted(spatial), temporal, log_prob, silent=dist.silent)
 
 
 def decode_dag(probs: torch.Tensor, keep: int | None = None, threshold: float = 0.5) -> list[Pair]:
@@ -114,8 +138,20 @@ def decision_from(spec: str | Decision | None, names: Sequence[str]) -> Decision
     if spec == "majority":
         return MajorityVote()
     if isinstance(spec, str):
+        if spec not in names:
+            raise ValueError(
+                f"decision {spec!r} is not one of the agents {list(names)}, nor 'last', 'majority', "
+                "'vote' (a learned majority vote) or 'final_refer' (a decider that hears everyone)"
+            )
         return FinalAgent(spec)
     return spec
+
+
+DECIDER = "final_refer"  # the name of the FinalRefer agent a learner adds
+FINAL_REFER_ROLE = (
+    "You make the final decision. You are shown what the other agents answered; judge their "
+    "answers and give the one final answer, in the form the question asks for."
+)
 
 
 @dataclass
@@ -138,11 +174,23 @@ class LearnerSettings:
     ``options:`` against them.
     """
 
-    decision: str | Decision | None = None  # "last" (default: the last agent), "majority", a name
+    # "last" (the last agent), "majority" (all vote), "vote" (a vote whose incoming edges are
+    # learned), "final_refer" (a decider agent outside the graph hears every agent), an agent's name
+    decision: str | Decision | None = None
+    decider_role: str = FINAL_REFER_ROLE  # the FinalRefer agent's role
     rounds: int = 1  # rounds each sampled graph runs; temporal edges are learned when above 1
     token_penalty: float = 0.0  # reward = score - token_penalty × the item's tokens
     lr: float = 0.1  # Adam's learning rate
     seed: int = 0  # seeds graph sampling and the parameters' initialisation
+    # REINFORCE's baseline: True subtracts the mean reward of the query's samples (ours); False
+    # weights log p(G) by the bare reward, as the authors' code does
+    baseline: bool = True
+    # test-time graphs: False decodes the most likely graph; True samples one per item (seeded by
+    # the item), as AgentPrune's and G-Designer's code do at test time
+    sample_at_test: bool = False
+    # "ours", or "authors": the settings the authors' code runs with (the learner's AUTHORS), for
+    # every setting not given explicitly
+    variant: str = "ours"
 
 
 LEARNERS: Registry[type[GraphLearner]] = Registry("learner", packages=["agentlab.topologies"])
@@ -161,6 +209,7 @@ class GraphLearner(ABC):
     paper = ""
     name: ClassVar[str] = ""
     Settings: ClassVar[type[LearnerSettings]] = LearnerSettings
+    AUTHORS: ClassVar[dict[str, Any]] = {}  # what variant="authors" sets: the authors' code's choices
 
     def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -180,14 +229,38 @@ class GraphLearner(ABC):
                 f"{type(self).__name__} does not take {unknown}{did_you_mean(unknown[0], valid)} "
                 f"(its settings: {', '.join(valid)})"
             )
+        variant = settings.get("variant", "ours")
+        if variant not in ("ours", "authors"):
+            raise ValueError(
+                f"variant is 'ours' or 'authors' (the authors' code's settings); got {variant!r}"
+            )
+        if variant == "authors":
+            settings = {**type(self).AUTHORS, **settings}
         self.settings = self.Settings(**settings)
         self.agents = list(agents)
         self.model = model
         self.names = [a.name for a in self.agents]
-        self.decision = decision_from(self.settings.decision, self.names)
         self.rounds = self.settings.rounds
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be at least 1; got {self.rounds}")
         self.log = TrainingLog()
         torch.manual_seed(self.settings.seed)
+        spec = self.settings.decision
+        self.decider: Agent | None = None
+        self.vote_logits: torch.nn.Parameter | None = None
+        if spec == "final_refer":
+            if DECIDER in self.names:
+                raise ValueError(
+                    f"an agent is named {DECIDER!r}, the name of the FinalRefer decider "
+                    "decision='final_refer' adds; rename it, or pass decision='last'"
+                )
+            self.decider = Agent(DECIDER, role=self.settings.decider_role)
+            self.decision: Decision = FinalAgent(DECIDER)
+        elif spec == "vote":
+            self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
+            self.decision = MajorityVote(tuple(self.names))
+        else:
+            self.decision = decision_from(spec, self.names)
 
     @classmethod
     def options(cls) -> list[str]:
@@ -200,8 +273,13 @@ class GraphLearner(ABC):
     def named_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The learned tensors by name: what ``save`` writes and ``load`` matches."""
 
+    def learned_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The learner's own parameters and a learned vote's: what is trained, saved and loaded."""
+        vote = {"vote_logits": self.vote_logits} if self.vote_logits is not None else {}
+        return {**self.named_parameters(), **vote}
+
     def parameters(self) -> list[torch.nn.Parameter]:
-        return list(self.named_parameters().values())
+        return list(self.learned_parameters().values())
 
     @abstractmethod
     def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
@@ -216,12 +294,15 @@ class GraphLearner(ABC):
         return {f.name: getattr(self.settings, f.name) for f in fields(self.settings)}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: p.detach().clone() for k, p in self.named_parameters().items()}
+        return {k: p.detach().clone() for k, p in self.learned_parameters().items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Copies saved tensors into the parameters by name; a missing or extra name is an error."""
-        own = self.named_parameters()
-        missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+        own = self.learned_parameters()
+        # a mask that is not trained (what pruning left) may be missing from a file saved before
+        # it existed: it stays as it starts, whole
+        required = {k for k, p in own.items() if p.requires_grad}
+        missing, extra = sorted(required - state.keys()), sorted(state.keys() - own.keys())
         if missing or extra:
             raise ValueError(
                 f"saved {type(self).__name__} parameters do not match: missing {missing}, unexpected "
@@ -229,6 +310,8 @@ class GraphLearner(ABC):
             )
         with torch.no_grad():
             for key, param in own.items():
+                if key not in state:
+                    continue
                 if param.shape != state[key].shape:
                     raise ValueError(
                         f"saved parameter {key!r} has shape {tuple(state[key].shape)}, this "
@@ -238,26 +321,119 @@ class GraphLearner(ABC):
 
     # ---- graphs ----
 
-    def _comm(self, spatial: Sequence[Pair], temporal: Sequence[Pair] = ()) -> CommGraph:
-        def named(pairs: Sequence[Pair]) -> list[Edge]:
-            return [(self.names[i], self.names[j]) for i, j in pairs]
+    def team_agents(self) -> list[Agent]:
+        """The agents a run uses: the learned ones, and the FinalRefer decider when there is one."""
+        return self.agents + ([self.decider] if self.decider is not None else [])
 
-        return CommGraph(self.names, named(spatial), named(temporal), self.decision)
+    def sample(self, dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
+        """A graph drawn from ``dist``, with who enters a learned vote."""
+        graph = sample_graph(dist, rng)
+        if self.vote_logits is None:
+            return graph
+        probs = torch.sigmoid(self.vote_logits)
+        draws = torch.rand(len(probs), generator=torch.Generator().manual_seed(rng.randrange(2**62)))
+        chosen = draws < probs.detach()
+        terms = torch.where(chosen, probs.clamp_min(1e-9).log(), (1 - probs).clamp_min(1e-9).log())
+        voters = tuple(i for i in range(len(probs)) if chosen[i])
+        return replace(graph, log_prob=graph.log_prob + terms.sum(), voters=voters)
+
+    def comm(self, graph: SampledGraph) -> CommGraph:
+        """The ``CommGraph`` a sampled or decoded graph runs as, its decision attached."""
+        return self._comm(graph.spatial, graph.temporal, graph.voters, graph.rounds, graph.silent)
+
+    def _comm(
+        self,
+        spatial: Sequence[Pair],
+        temporal: Sequence[Pair] = (),
+        voters: Sequence[int] | None = None,
+        rounds: Sequence[SampledGraph] = (),
+        silent: frozenset[int] = frozenset(),
+    ) -> CommGraph:
+        names, decider = self.names, self.decider
+
+        def named(pairs: Sequence[Pair]) -> list[Edge]:
+            return [(names[i], names[j]) for i, j in pairs]
+
+        decision = self.decision
+        if voters is not None:
+            decision = MajorityVote(tuple(names[i] for i in voters))
+        if not rounds and (decider is None or self.rounds == 1) and not silent:
+            agents, edges = list(names), named(spatial)
+            if decider is not None:
+                agents.append(decider.name)
+                edges += [(name, decider.name) for name in names]
+            return CommGraph(agents, edges, named(temporal), decision)
+        # wired by round: a per-round sample, or a decider that speaks in the last round only
+        same = [
+            SampledGraph(list(spatial), list(temporal) if r else [], _NO_LOG, silent=silent)
+            for r in range(self.rounds)
+        ]
+        wired = list(rounds) if rounds else same
+        everyone = [*names, *([decider.name] if decider is not None else [])]
+        graphs, before = [], set()
+        for r, part in enumerate(wired):
+            now = {n for i, n in enumerate(names) if i not in part.silent}
+            edges = [(u, v) for u, v in named(part.spatial) if u in now and v in now]
+            heard = [(u, v) for u, v in named(part.temporal) if r and u in before and v in now]
+            if decider is not None and r == self.rounds - 1:
+                edges += [(name, decider.name) for name in names if name in now]
+                now.add(decider.name)
+            graphs.append(CommGraph(everyone, edges, heard, silent=[a for a in everyone if a not in now]))
+            before = now
+        return CommGraph.per_round(graphs, decision, agents=everyone)
 
     def decode(self, dist: EdgeDistribution) -> CommGraph:
-        """The graph used at test time: deterministic, the edges more likely than not."""
-        temporal = []
-        if dist.temporal is not None:
-            t = dist.temporal.detach()
-            temporal = [(i, j) for i in range(t.shape[0]) for j in range(t.shape[0]) if t[i, j] >= 0.5]
-        return self._comm(decode_dag(dist.spatial.detach()), temporal)
+        """The graph used at test time: deterministic, the edges more likely than not (and the
+        agents whose edge into a learned vote is more likely than not)."""
+        return self.comm(self.decoded(dist))
+
+    def decoded(self, dist: EdgeDistribution) -> SampledGraph:
+        if dist.rounds:
+            parts = tuple(self.decoded(d) for d in dist.rounds)
+            graph = SampledGraph([], [], _NO_LOG, rounds=parts)
+        else:
+            graph = SampledGraph(
+                self.decode_spatial(dist), self.decode_temporal(dist), _NO_LOG, silent=dist.silent
+            )
+        if self.vote_logits is not None:
+            voters = tuple(i for i, p in enumerate(torch.sigmoid(self.vote_logits).tolist()) if p >= 0.5)
+            graph = replace(graph, voters=voters)
+        return graph
+
+    def decode_spatial(self, dist: EdgeDistribution) -> list[Pair]:
+        """The spatial edges kept at test time: those more likely than not, as a DAG."""
+        masked = dist.spatial.detach().clone()
+        for i in dist.silent:
+            masked[i, :] = masked[:, i] = 0
+        return decode_dag(masked)
+
+    def decode_temporal(self, dist: EdgeDistribution) -> list[Pair]:
+        """The temporal edges kept at test time: those more likely than not."""
+        if dist.temporal is None:
+            return []
+        t = dist.temporal.detach()
+        return [(i, j) for i in range(t.shape[0]) for j in range(t.shape[0]) if t[i, j] >= 0.5]
+
+    def sampled_for(self, item: Item) -> CommGraph:
+        """A graph sampled for ``item``, the same every time for the same item and seed."""
+        rng = random.Random(f"{self.settings.seed}/{item.id}")
+        with torch.no_grad():
+            return self.comm(self.sample(self.distributions([item])[0], rng))
+
+    def after_step(self, step: int) -> None:  # noqa: B027 (a hook; most learners need none)
+        """Called after gradient step ``step`` (counting from 1): where a learner prunes or moves
+        to its next phase."""
 
     def graph(self) -> CommGraph:
-        """The learned graph (for learners whose graph does not depend on the query)."""
+        """The learned graph (for learners whose graph does not depend on the query): the most
+        likely one, also when test-time graphs are sampled (``sample_at_test``)."""
         with torch.no_grad():
             return self.decode(self.distributions([])[0])
 
     def graph_for(self, item: Item) -> CommGraph:
+        """The graph ``item`` runs on at test time."""
+        if self.settings.sample_at_test:
+            return self.sampled_for(item)
         with torch.no_grad():
             return self.decode(self.distributions([item])[0])
 
@@ -268,8 +444,8 @@ class GraphLearner(ABC):
     def team(self, model: BaseChatModel | None = None, name: str | None = None) -> Team:
         """What runs at test time: the agents on the decoded graph."""
         team = Team(
-            self.agents,
-            self.graph(),
+            self.team_agents(),
+            self.graph_for if self.settings.sample_at_test else self.graph(),
             model=model or self.model,
             name=name or type(self).__name__.lower(),
             rounds=self.rounds,
@@ -328,13 +504,15 @@ class GraphLearner(ABC):
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 dists = self.distributions(batch, training=True)
-                samples = [[sample_graph(d, rng) for _ in range(samples_per_query)] for d in dists]
+                samples = [[self.sample(d, rng) for _ in range(samples_per_query)] for d in dists]
                 rewards, scores, tokens = self._evaluate(task, batch, samples, cache)
                 flat = [r for row in rewards for r in row]
                 terms: dict[str, torch.Tensor] = {}
                 advantages = []
                 for row in rewards:
-                    if samples_per_query > 1:
+                    if not self.settings.baseline:
+                        base = 0.0
+                    elif samples_per_query > 1:
                         base = sum(row) / len(row)
                     else:
                         base = baseline if baseline is not None else row[0]
@@ -353,6 +531,7 @@ class GraphLearner(ABC):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                self.after_step(len(self.log.steps) + 1)
                 self.log.steps.append(
                     {
                         "reward": mean_reward,
@@ -391,9 +570,12 @@ class GraphLearner(ABC):
             for k, sampled in enumerate(row):
                 copy = replace(item, id=f"{item.id}~{k}")
                 copies.append(copy)
-                graphs[copy.id] = self._comm(sampled.spatial, sampled.temporal)
+                graphs[copy.id] = self.comm(sampled)
         team = Team(
-            self.agents, lambda item: graphs[item.id], model=self.model, name=f"{type(self).__name__} sample"
+            self.team_agents(),
+            lambda item: graphs[item.id],
+            model=self.model,
+            name=f"{type(self).__name__} sample",
         )
         run = team.run(
             replace(task, items=copies, name=f"{task.name}[learning]"),
@@ -445,8 +627,9 @@ class GraphLearner(ABC):
         agents = [Agent(**a) for a in saved["agents"]]
         learner = cls(agents, model=model, **saved["config"])
         state = saved["state"]
-        if saved.get("format", 1) == 1:  # by position, in the order named_parameters gives
-            state = dict(zip(learner.named_parameters(), state, strict=True))
+        if saved.get("format", 1) == 1:  # by position, the trained ones in the order they are declared
+            trained = [k for k, p in learner.learned_parameters().items() if p.requires_grad]
+            state = dict(zip(trained, state, strict=True))
         learner.load_state_dict(state)
         log = saved["log"]
         learner.log = TrainingLog(
@@ -459,6 +642,21 @@ class GraphLearner(ABC):
             f"{type(self).__name__}({len(self.agents)} agents, {len(self.log.steps)} steps trained, "
             f"{self.log.usage.total_tokens} training tokens)"
         )
+
+
+def prune_lowest(logits: torch.Tensor, kept: torch.Tensor, rate: float) -> None:
+    """Cuts ``rate`` of the edges ``kept`` still holds (at least one), those with the lowest
+    ``logits`` first, in place; ties go in index order."""
+    with torch.no_grad():
+        alive = kept.flatten().nonzero().flatten()
+        if not len(alive):
+            return
+        cut = max(1, round(len(alive) * rate))
+        order = torch.argsort(logits.flatten()[alive], stable=True)
+        kept.view(-1)[alive[order[:cut]]] = 0.0
+
+
+_NO_LOG = torch.zeros(())  # the log-probability of a decoded graph, which nothing differentiates
 
 
 def offdiagonal(n: int) -> torch.Tensor:

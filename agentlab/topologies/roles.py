@@ -25,11 +25,29 @@ ROLES: dict[str, tuple[str, ...]] = {
         "You are a test analyst. Think of inputs that could break the code you are shown and fix it.",
         "You are a bug fixer. Find the mistakes in the code you are shown and give the corrected function.",
     ),
+    # the six role-profiled agents of the papers' MMLU setups, after their expert roles
+    "experts": (
+        "You are a knowledgeable expert. Answer from what you know and say which option is right.",
+        "You are a critic. Look for the flaw in the answers you are shown and give the better one.",
+        "You are a mathematician. Work out any quantity the question turns on before choosing.",
+        "You are a historian. Place the question in its historical and cultural context, then choose.",
+        "You are a scientist. Reason from the natural laws the question involves, then choose.",
+        "You are a lawyer. Read the question's exact wording and its conditions, then choose.",
+    ),
+    # the adversarial agents of the papers' robustness settings: they argue for a wrong answer
+    "adversarial": (
+        "You are a deceiver. Pick an option you believe is wrong and argue for it convincingly.",
+        "You are a contrarian. Whatever the others say, argue for a different option with confidence.",
+    ),
     "critic": (
         "You are a critic. Point out the weakest step of the answers you are shown, then answer.",
         "You are a judge. Decide which of the answers you are shown is right and repeat it.",
     ),
 }
+
+
+# the papers' MMLU robustness setting: three truthful experts, then three adversaries
+ROLES["robustness"] = (*ROLES["experts"][:3], *ROLES["adversarial"], ROLES["adversarial"][0])
 
 
 def roles(family: str) -> tuple[str, ...]:

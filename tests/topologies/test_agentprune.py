@@ -12,7 +12,13 @@ from tests.topologies.learning_fixtures import (
 def test_agentprune_cuts_the_adversary_in_space_and_time_then_prunes_to_the_target():
     task = secret_task(24)
     learner = al.topologies.AgentPrune(
-        knower_agents(), model=knower_and_adversary_model(), rounds=2, sparsity=0.75, seed=0, lr=0.2
+        knower_agents(),
+        model=knower_and_adversary_model(),
+        decision="last",
+        rounds=2,
+        sparsity=0.75,
+        seed=0,
+        lr=0.2,
     )
     learner.fit(task.train(), epochs=12, batch_size=8, samples_per_query=4, **FAST)
     masks = learner.masks()

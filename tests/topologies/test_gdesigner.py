@@ -16,7 +16,7 @@ from tests.topologies.learning_fixtures import (
 def test_gdesigner_designs_a_different_graph_per_query():
     task = secret_task(32, KINDS)
     designer = al.topologies.GDesigner(
-        expert_agents(), model=two_experts_model(), token_penalty=0.0, seed=0, lr=0.02
+        expert_agents(), model=two_experts_model(), decision="last", token_penalty=0.0, seed=0, lr=0.02
     )
     designer.fit(task.train(), epochs=25, batch_size=8, samples_per_query=4, **FAST)
     astro, chef, decider = 0, 1, 2

@@ -72,9 +72,10 @@ def test_learners_refuse_test_items_and_stop_at_a_token_budget():
 def test_parameters_are_saved_by_name_and_files_saved_by_position_still_load(tmp_path):
     learner = al.topologies.AgentPrune(knower_agents(), model=knower_and_adversary_model(), rounds=2, seed=3)
     saved = torch.load(learner.save(tmp_path / "new.pt"), weights_only=False)
-    assert saved["format"] == 2 and set(saved["state"]) == {"spatial_logits", "temporal_logits"}
+    scores = ["spatial_logits", "temporal_logits"]
+    assert saved["format"] == 2 and set(saved["state"]) == {*scores, "spatial_kept", "temporal_kept"}
     assert saved["config"]["rounds"] == 2 and saved["config"]["sparsity"] == 0.5
-    old = {k: v for k, v in saved.items() if k != "format"} | {"state": list(saved["state"].values())}
+    old = {k: v for k, v in saved.items() if k != "format"} | {"state": [saved["state"][k] for k in scores]}
     torch.save(old, tmp_path / "old.pt")  # what earlier versions wrote: a list, in parameter order
     again = al.topologies.AgentPrune.load(tmp_path / "old.pt")
     assert torch.equal(again.temporal_logits, learner.temporal_logits)
