@@ -46,10 +46,20 @@ def demo(
     return 0
 
 
-def run_experiment(path: Path, root: Path) -> int:
+def run_experiment(path: Path, root: Path, plan_only: bool = False) -> int:
     from agentlab.experiment import Experiment
 
-    result = Experiment.from_yaml(path).run(root)
+    experiment = Experiment.from_yaml(path)
+    if plan_only:
+        from agentlab.experiment.plan import plan, plan_table
+
+        print(plan_table(plan(experiment)))
+        print(
+            "\nNothing was called. Tokens are estimated at ~4 characters a token with every reply "
+            "max_new_tokens long; ≤: a learner's dense starting graph, which training prunes."
+        )
+        return 0
+    result = experiment.run(root)
     if not result.metrics:  # a helper process under accelerate launch: the first one reports
         return 0
     print()
@@ -108,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser("run", help="run (or resume) an experiment file into runs/<name>/")
     p.add_argument("file", type=Path)
     p.add_argument("--root", type=Path, default=Path("runs"), help="where run folders go (default runs/)")
+    p.add_argument(
+        "--plan", action="store_true", help="print the units, calls and estimated tokens; call nothing"
+    )
     p = commands.add_parser("report", help="rebuild a run folder's report.html and print its table")
     p.add_argument("folder", type=Path)
     p = commands.add_parser("rescore", help="recompute a run folder's answers and metrics from its records")
@@ -130,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 not args.no_cache,
             )
         if args.command == "run":
-            return run_experiment(args.file, args.root)
+            return run_experiment(args.file, args.root, args.plan)
         if args.command in ("report", "rescore"):
             return report(args.folder, rescore=args.command == "rescore")
         return list_runs(args.root)

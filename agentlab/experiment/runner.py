@@ -98,11 +98,15 @@ class Experiment:
         return cls.from_dict(load_file(path), str(path))
 
     def task(self, seed: int) -> Task:
-        """The task for one seed: the seed draws the items unless the task section fixes its own."""
+        """The task for one seed: the seed draws the items unless the task section fixes its own
+        (``seed: null`` keeps the dataset's order) or the task takes no seed (HumanEval)."""
         from agentlab import tasks
+        from agentlab.tasks.loading import takes
 
+        name = self.config.task["name"]
         options = {k: v for k, v in self.config.task.items() if k != "name"}
-        return tasks.load(self.config.task["name"], **({"seed": seed} | options))
+        drawn = {"seed": seed} if takes(name, "seed") else {}
+        return tasks.load(name, **(drawn | options))
 
     def run(self, root: str | Path = "runs", progress: bool = True) -> ExperimentResult:
         """Run every topology for every seed, or resume where an earlier run of this file stopped."""

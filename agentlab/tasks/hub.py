@@ -90,24 +90,37 @@ def load_benchmark(
     path: str | Path | None = None,
     train_path: str | Path | None = None,
     n_train: int | None = None,
+    train_split: str = "train",
 ) -> tuple[list[Item], list[Item]]:
     """``limit`` items of ``split`` (shuffled by ``seed`` first when given); the train split stays apart.
 
     ``path``: a local file for ``split`` or a folder with one file per split; ``train_path``: a local
     file for the train split when ``path`` is a single file. Without either, the hub is used.
+    ``train_split``: which split the training items come from (MMLU's papers train on ``dev``
+    and test on ``validation``).
     """
+    splits = card["splits"]
+    if train_split not in splits:
+        raise ValueError(
+            f"task {card['name']!r} has splits {sorted(splits)}; got train_split={train_split!r}"
+        )
+    if split != "train" and splits.get(split) == splits[train_split]:
+        raise ValueError(
+            f"split {split!r} and train_split {train_split!r} are the same data ({splits[split]}); "
+            "learners never train on test items: pick another train_split"
+        )
     items = load_rows(card, split, path)
     if seed is not None:
         random.Random(seed).shuffle(items)
     items = items[:limit] if limit is not None else items
     train: list[Item] = []
-    if split != "train":
+    if split != "train" or train_split != "train":
         train_source = (
             train_path if train_path is not None else (path if path and Path(path).is_dir() else None)
         )
         if train_source is not None or path is None:
             try:
-                train = load_rows(card, "train", train_source)[:n_train]
+                train = load_rows(card, train_split, train_source)[:n_train]
             except (ConnectionError, FileNotFoundError):
                 train = []  # the test split stands on its own; task.train() will say there is none
     return items, train

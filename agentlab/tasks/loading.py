@@ -49,6 +49,16 @@ def option_problems(name: str, options: dict[str, Any]) -> list[tuple[str | None
     return problems
 
 
+def takes(name: str, option: str) -> bool:
+    """Whether task ``name`` takes ``option`` (its card's loader, or the function registered for it)."""
+    if name in card_names("tasks"):
+        loader = LOADERS.resolve(load_card("tasks", name)["loader"])
+    else:
+        loader = TASKS.resolve(name)
+    parameters = inspect.signature(loader).parameters
+    return option in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
 def from_card(name: str, **options: Any) -> Task:
     """The task a card in ``tasks/`` describes, with ``options`` for its loader."""
     problems = option_problems(name, options)

@@ -160,3 +160,17 @@ def test_tasks_list_shows_source_and_size():
 def test_extract_choice(text, expected):
     options = {"A": "30 km/h", "B": "40 km/h", "C": "45 km/h", "D": "50 km/h", "E": "90 km/h"}
     assert extract_choice(text, options) == expected
+
+
+def test_mmlu_as_the_topology_papers_split_it_trains_on_dev_and_tests_on_validation(tmp_path):
+    folder = tmp_path / "mmlu"
+    folder.mkdir()
+    write_jsonl(folder / "validation.jsonl", ROWS["mmlu"] * 100)  # 200 questions
+    write_jsonl(folder / "dev.jsonl", ROWS["mmlu"][1:])
+    task = al.tasks.load("mmlu", path=folder, split="validation", train_split="dev", limit=153)
+    assert len(task) == 153 and task.items[0].id == "validation-0"
+    assert [i.reference for i in task.train()] == ["A"] and task.train().items[0].id == "dev-0"
+    with pytest.raises(ValueError, match=r"same data.*never train on test items"):
+        al.tasks.load("mmlu", path=folder, split="validation", train_split="train")
+    with pytest.raises(ValueError, match="got train_split='val'"):
+        al.tasks.load("mmlu", path=folder, split="validation", train_split="val")
