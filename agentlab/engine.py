@@ -50,8 +50,9 @@ class _Reply:
 
 @dataclass
 class _Turn:
-    """A call whose agent is using tools: the conversation so far (the first call's, then each
-    tool-asking reply and the tools' results), and what its model calls have cost."""
+    """A call that goes to its model more than once: an agent using tools, or one the task asked
+    again. The conversation so far (the first call's, then each tool-asking reply and the tools'
+    results, or the rejected reply and the task's follow-up), and what its model calls have cost."""
 
     asked: list[BaseMessage]
     conversation: list[BaseMessage]
@@ -60,6 +61,7 @@ class _Turn:
     cached: bool = True
     uses: list[ToolUse] = field(default_factory=list)
     steps: int = 0
+    rejected: list[str] = field(default_factory=list)
 
 
 Call = tuple[int, int, int]  # (item index, round, agent index in that item's graph)
@@ -154,7 +156,10 @@ class _ItemState:
     message it was sent, which memory replays), how many calls each call still waits on, and how
     many calls it has left."""
 
-    __slots__ = ("asked", "calls_left", "index", "item", "pending", "prompt", "texts", "turns", "wiring")
+    __slots__ = (
+        "asked", "calls_left", "index", "item", "pending", "prompt", "reasks", "texts", "turns", "unparsed",
+        "wiring",
+    )  # fmt: skip
 
     def __init__(self, index: int, item: Item, wiring: _Wiring, prompt: str | None) -> None:
         self.index, self.item, self.wiring = index, item, wiring
@@ -164,6 +169,7 @@ class _ItemState:
         self.pending = [row[:] for row in wiring.waits_on]
         self.calls_left = wiring.calls
         self.turns: dict[tuple[int, int], _Turn] = {}  # calls in the middle of using tools
+        self.reasks = self.unparsed = 0  # replies the task asked again about; still unfit after it
 
     def first_calls(self) -> list[Call]:
         return [(self.index, r, a) for r, a in self.wiring.sites() if not self.pending[r][a]]
@@ -197,9 +203,27 @@ class _ItemState:
         in which it said something (a failed turn is left out)."""
         return tuple(r0 for r0 in self.wiring.agents[a].remembered(r) if self.texts[r0][a])
 
-    def replay(self, r: int, a: int, prior: Message) -> None:
+    def replay(self, r: int, a: int, prior: Message, task: Task) -> None:
         self.texts[r][a] = prior.content
         self.asked[r][a] = prior.prompt[-1][1] if prior.prompt else None
+        self.count_reasks(prior, task)
+
+    def count_reasks(self, message: Message, task: Task) -> None:
+        if message.rejected:
+            self.reasks += len(message.rejected)
+            self.unparsed += unfit(task, self.item, message, self.wiring.rounds)
+
+    def ask_again(self, r: int, a: int, convo: list[BaseMessage], reply: _Reply, follow_up: str) -> None:
+        """Keeps a reply the task rejected and its follow-up; the call goes to the model again."""
+        turn = self.turns.get((r, a)) or self.turns.setdefault((r, a), _Turn(convo, list(convo)))
+        turn.conversation = [*turn.conversation, AIMessage(reply.content), HumanMessage(follow_up)]
+        turn.usage, turn.latency = turn.usage + reply.usage, turn.latency + reply.latency
+        turn.cached = turn.cached and reply.cached
+        turn.rejected.append(reply.content)
+
+    def rejections(self, r: int, a: int) -> int:
+        turn = self.turns.get((r, a))
+        return len(turn.rejected) if turn is not None else 0
 
     def use_tools(self, r: int, a: int, convo: list[BaseMessage], reply: _Reply, uses: list[ToolUse]) -> None:
         """Keeps a tool-asking reply and its tools' results; the call goes to the model again."""
@@ -226,10 +250,10 @@ class _ItemState:
     ) -> Message:
         """The record of a finished call: with tools, of its whole turn (every model call's tokens)."""
         turn = self.turns.pop((r, a), None)
-        usage, latency, cached, uses = reply.usage, reply.latency, reply.cached, ()
+        usage, latency, cached, uses, rejected = reply.usage, reply.latency, reply.cached, (), ()
         if turn is not None:
             convo, usage, latency = turn.asked, turn.usage + reply.usage, turn.latency + reply.latency
-            cached, uses = turn.cached and reply.cached, tuple(turn.uses)
+            cached, uses, rejected = turn.cached and reply.cached, tuple(turn.uses), tuple(turn.rejected)
         if unrun:
             uses = (*uses, *(replace(u, step=turn.steps if turn else 0, usage=reply.usage) for u in unrun))
         self.texts[r][a] = reply.content
@@ -249,6 +273,7 @@ class _ItemState:
             tuple((m.type, str(m.content)) for m in convo),
             self.remembered(r, a),
             uses,
+            rejected,
         )
 
     def complete(self, r: int, a: int) -> list[Call] | None:
@@ -390,6 +415,7 @@ class Engine:
         ) -> Message:
             i, r, a = call
             kept = live[i].message(r, a, convo, reply, step, unrun)
+            live[i].count_reasks(kept, self.task)
             self.on_message(kept)
             return kept
 
@@ -399,10 +425,11 @@ class Engine:
                 replayed = {c for c in ready if live[c[0]].site(c[1], c[2]) in self.prior}
                 for i, r, a in sorted(replayed):
                     prior = self.prior[live[i].site(r, a)]
-                    live[i].replay(r, a, prior)
+                    live[i].replay(r, a, prior, self.task)
                     made.append(prior)
                 fresh = [c for c in ready if c not in replayed]
                 using_tools: list[tuple[Call, list[BaseMessage], _Reply]] = []
+                asked_again: list[Call] = []
                 if stream is None:  # one batch per model per step; the step ends when all its calls do
                     for model, tools, calls in self._by_model(fresh, wiring):
                         conversations = [live[i].conversation(self.task, r, a) for i, r, a in calls]
@@ -411,6 +438,11 @@ class Engine:
                         for c, v, y in zip(calls, conversations, replies, strict=True):
                             agent = wiring[c[0]].agents[c[2]]
                             if not (y.tool_calls and agent.tools and y.error is None):
+                                follow_up = self._follow_up(c, y, live)
+                                if follow_up is not None:
+                                    live[c[0]].ask_again(c[1], c[2], v, y, follow_up)
+                                    asked_again.append(c)
+                                    continue
                                 made.append(record(c, v, y))
                             elif live[c[0]].tool_steps(c[1], c[2]) < agent.max_tool_steps:
                                 using_tools.append((c, v, y))
@@ -421,7 +453,7 @@ class Engine:
                                 made.append(record(c, v, y, unrun))
                     if using_tools:
                         self._use_tools(using_tools, live, wiring)
-                    continuing = {c for c, _, _ in using_tools}
+                    continuing = {c for c, _, _ in using_tools} | set(asked_again)
                     completed = [c for c in ready if c not in continuing]
                 else:  # calls join the running batch now and come back one by one as they end
                     completed = sorted(replayed)
@@ -438,12 +470,15 @@ class Engine:
                     follow = state.complete(r, a)
                     if follow is None:
                         results[i] = decide(state.wiring.graph, self.task, state.item, state.last_round())
+                        if state.reasks:
+                            results[i] = with_reasks(results[i], state.reasks, state.unparsed)
                         self.on_result(results[i])
                         del live[i]  # a finished item holds no memory but its result
                         released += admit(1) if settings.window else []
                     else:
                         released += follow
                 released += [c for c, _, _ in using_tools]  # each asks its model again, with the results
+                released += asked_again
                 for message in made:
                     hits += message.cached
                     if not message.cached:
@@ -491,6 +526,7 @@ class Engine:
         models = {id(agent.model): agent.model for w in wiring for agent in w.agents}
         model = next(iter(models.values()), None)
         tools = any(agent.tools for w in wiring for agent in w.agents)  # a tool loop goes step by step
+        tools = tools or type(self.task).reask is not Task.reask  # so does a task that re-asks
         if tools or not (
             len(models) == 1 and isinstance(model, StreamingModel) and model.uses_continuous_batching()
         ):
@@ -561,6 +597,15 @@ class Engine:
             key = (id(agent.model), tuple(map(id, agent.tools)))
             groups.setdefault(key, (agent.model, tuple(agent.tools), []))[2].append(call)  # type: ignore[arg-type]
         return list(groups.values())
+
+    def _follow_up(self, call: Call, reply: _Reply, live: Mapping[int, _ItemState]) -> str | None:
+        """What the task tells an agent whose reply does not fit, the first time only."""
+        i, r, a = call
+        state = live[i]
+        if reply.error is not None or state.rejections(r, a) >= MAX_REASKS:
+            return None
+        agent = state.wiring.graph.agents[a]
+        return self.task.reask(reply.content, state.item, agent, r, state.wiring.rounds)
 
     def _use_tools(
         self,
@@ -710,6 +755,19 @@ def _heap_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+MAX_REASKS = 1  # a task's follow-up is sent once per turn, as AgentsNet's authors do
+
+
+def unfit(task: Task, item: Item, message: Message, rounds: int) -> bool:
+    """Whether a re-asked turn's final reply still does not fit the task's format."""
+    return task.reask(message.content, item, message.sender, message.round, rounds) is not None
+
+
+def with_reasks(result: ItemResult, reasks: int, unparsed: int) -> ItemResult:
+    """``result`` with how often its agents were asked again, and how many still did not fit."""
+    return replace(result, scoring={**result.scoring, "reasks": reasks, "unparsed_after_reask": unparsed})
 
 
 def decide(graph: CommGraph, task: Task, item: Item, last_round: Mapping[str, str | None]) -> ItemResult:

@@ -79,6 +79,8 @@ class Message:
     remembered: tuple[int, ...] = ()  # earlier rounds whose turns the prompt carried (the agent's memory)
     # the tools it called in this turn, in order; usage and latency above cover all its model calls
     tool_calls: tuple[ToolUse, ...] = ()
+    # replies of this turn the task asked again about (they did not fit its format), in order
+    rejected: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +92,7 @@ class Message:
         data["receivers"] = tuple(data.get("receivers", ()))
         data["prompt"] = tuple(tuple(p) for p in data.get("prompt", ()))
         data["remembered"] = tuple(data.get("remembered", ()))
+        data["rejected"] = tuple(data.get("rejected", ()))
         data["tool_calls"] = tuple(
             ToolUse(**{**use, "usage": Usage(**use.get("usage", {}))}) for use in data.get("tool_calls", ())
         )

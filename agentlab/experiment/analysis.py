@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from agentlab.coordination import coordination_metrics
-from agentlab.engine import decide
+from agentlab.engine import decide, unfit, with_reasks
 from agentlab.experiment.config import TASK_GRAPH
 from agentlab.experiment.folder import RunFolder
 from agentlab.message import Message
@@ -91,6 +91,16 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
                     item for item in task.items if calls[item.id] == graphs[item.id].calls(rounds[item.id])
                 ]
                 results = [decide(graphs[item.id], task, item, last[item.id]) for item in finished]
+                rejected: dict[str, list[Message]] = {}  # turns the task asked again about, by item
+                for m in messages:
+                    if m.rejected:
+                        rejected.setdefault(m.item_id, []).append(m)
+                items = {item.id: item for item in finished}
+                for k, result in enumerate(results):
+                    if result.item_id in rejected:
+                        turns, item = rejected[result.item_id], items[result.item_id]
+                        unparsed = sum(unfit(task, item, m, rounds[item.id]) for m in turns)
+                        results[k] = with_reasks(result, sum(len(m.rejected) for m in turns), unparsed)
             most = max(rounds.values(), default=1)
             runs[(spec.name, seed)] = Run(
                 spec.name, task.name, most, messages, results, *folder.time_spent(unit)

@@ -8,9 +8,17 @@ Barabási–Albert m=2, Delaunay triangulation of uniform points), the rounds (2
 consensus and leader election and for graphs over 16 nodes, otherwise a fixed number, 4 by
 default), synchronous rounds with one JSON message per neighbour, the ``### Final Answer ###``
 answer format. Ours: the prompt wording; an agent remembers its own last message (a temporal
-self-loop) instead of its whole chat; no re-ask when a reply does not parse. ``lenient=True``
-also accepts a reply without the answer marker (its last valid option) and a message that is not
-JSON (sent to every neighbour), which weak models need.
+self-loop) instead of its whole chat; no re-ask when a reply does not parse; Watts–Strogatz at 4
+nodes with k=3 (a ring) rather than k=4. ``lenient=True`` also accepts a reply without the answer
+marker (its last valid option) and a message that is not JSON (sent to every neighbour), which
+weak models need.
+
+``variant="authors"`` runs it as the authors' code and run script do: 4, 5 and 6 rounds of
+message passing for 4, 8 and 16 nodes (``main.sh``); Watts–Strogatz with k=4 at every size, so
+the 4-node graphs are complete (``utils.generate_ws_graph``); one re-ask when a message is not
+JSON or an answer cannot be read, counted per item in ``scoring`` (``reasks``,
+``unparsed_after_reask``); and agents that keep their whole chat (``history=True``). Their
+published graphs load from a local copy of the ``disco-eth/AgentsNet`` dataset (``graphs=``).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -48,6 +57,11 @@ def _watts_strogatz(n: int, seed: int) -> nx.Graph:
     return nx.connected_watts_strogatz_graph(n, min(4, n - 1), 0.4, seed=seed)
 
 
+def _watts_strogatz_k4(n: int, seed: int) -> nx.Graph:
+    """The authors' generator: k=4 at every size, so 4 nodes make the complete graph."""
+    return nx.connected_watts_strogatz_graph(n, 4, 0.4, seed=seed)
+
+
 def _barabasi_albert(n: int, seed: int) -> nx.Graph:
     return nx.barabasi_albert_graph(n, min(2, n - 1), seed=seed)
 
@@ -71,13 +85,14 @@ GENERATORS: dict[str, Callable[[int, int], nx.Graph]] = {
 }
 
 
-def generate_graph(generator: str, n: int, seed: int) -> nx.Graph:
+def generate_graph(generator: str, n: int, seed: int, variant: str = "ours") -> nx.Graph:
     """A connected graph of ``n`` nodes named from ``NAMES`` (names drawn with the same seed)."""
     if generator not in GENERATORS:
         raise ValueError(f"unknown graph generator {generator!r}; choose from {sorted(GENERATORS)}")
     if not 4 <= n <= MAX_NODES:
         raise ValueError(f"AgentsNet graphs have 4 to {MAX_NODES} nodes; got {n}")
-    graph = GENERATORS[generator](n, seed)
+    make = _watts_strogatz_k4 if generator == "ws" and variant == "authors" else GENERATORS[generator]
+    graph = make(n, seed)
     names = random.Random(seed).sample(NAMES, n)
     return nx.relabel_nodes(graph, dict(zip(sorted(graph.nodes), names, strict=True)))
 
@@ -238,6 +253,8 @@ class AgentsNetTask(Task):
 
     problem: str = "coloring"
     fixed_rounds: int = 4
+    rounds_by_size: Mapping[int, int] = field(default_factory=dict)  # over fixed_rounds, per node count
+    reask_once: bool = False  # ask again, once, when a message is not JSON or an answer unreadable
     lenient: bool = False
     # True: each agent keeps its whole chat, as the authors' LiteralMessagePassing does: the setup
     # is said once, in the first turn, and later turns carry only the neighbours' messages and
@@ -258,7 +275,7 @@ class AgentsNetTask(Task):
         graph = graph_of(item)
         if PROBLEMS[self.problem].rounds_from_diameter or graph.number_of_nodes() > 16:
             return 2 * nx.diameter(graph) + 1
-        return self.fixed_rounds
+        return self.rounds_by_size.get(graph.number_of_nodes(), self.fixed_rounds)
 
     def rounds_for(self, item: Item) -> int:
         """Agent turns: an opening turn, then one per round of message passing (the last one answers)."""
@@ -306,6 +323,25 @@ class AgentsNetTask(Task):
             f"name to your message for them, like {example}."
         )
 
+    def reask(self, text: str, item: Item, agent: str, round: int, rounds: int) -> str | None:
+        if not self.reask_once:
+            return None
+        if round == rounds - 1:
+            graph = graph_of(item)
+            options = PROBLEMS[self.problem].options(graph, agent)
+            if extract_answer(text, options, self.lenient) is not None:
+                return None
+            return (
+                f"Your answer could not be read. End your reply with '{FINAL_MARK}' followed by "
+                f"exactly one of: {', '.join(options)}."
+            )
+        if parse_messages(text) is not None:
+            return None
+        return (
+            "Your messages could not be read as JSON. Reply again with one JSON object that maps "
+            "each neighbour's name to your message for them."
+        )
+
     def heard(self, text: str, sender: str, receiver: str) -> str:
         if sender == receiver:
             return text  # an agent remembers what it said
@@ -326,21 +362,68 @@ class AgentsNetTask(Task):
         return PROBLEMS[self.problem].score(graph, {v: prediction.get(v) for v in graph})
 
 
+def _item(split: str, generator: str, n: int, k: int, graph: nx.Graph) -> Item:
+    reference = {"nodes": list(graph.nodes), "edges": [list(e) for e in graph.edges]}
+    meta = {"generator": generator, "nodes": n, "diameter": nx.diameter(graph)}
+    return Item(f"{split}-{generator}-{n}-{k}", f"{generator} graph, {n} nodes", reference, meta)
+
+
 def generate_items(
-    sizes: Sequence[int], generators: Sequence[str], samples: int, seed: int, split: str
+    sizes: Sequence[int],
+    generators: Sequence[str],
+    samples: int,
+    seed: int,
+    split: str,
+    variant: str = "ours",
 ) -> list[Item]:
     rng = random.Random(f"agentsnet-{split}-{seed}")
     items = []
     for generator in generators:
         for n in sizes:
             for k in range(samples):
-                graph = generate_graph(generator, n, rng.randrange(2**31))
-                reference = {"nodes": list(graph.nodes), "edges": [list(e) for e in graph.edges]}
-                meta = {"generator": generator, "nodes": n, "diameter": nx.diameter(graph)}
-                items.append(
-                    Item(f"{split}-{generator}-{n}-{k}", f"{generator} graph, {n} nodes", reference, meta)
-                )
+                graph = generate_graph(generator, n, rng.randrange(2**31), variant)
+                items.append(_item(split, generator, n, k, graph))
     return items
+
+
+def published_items(
+    path: str | Path, sizes: Sequence[int], generators: Sequence[str], samples: int
+) -> list[Item]:
+    """The authors' graphs from a local copy of the ``disco-eth/AgentsNet`` dataset: a .parquet,
+    .jsonl, .json or .csv file (or a folder holding one) whose rows have ``graph_generator``,
+    ``num_nodes``, ``index`` and ``graph`` (networkx node-link JSON under ``"graph"``, nodes
+    named by their ``name`` attribute)."""
+    from networkx.readwrite import json_graph
+
+    from agentlab.tasks.hub import _FORMATS, _local_rows
+
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(f for f in path.iterdir() if f.suffix in _FORMATS)
+        if not found:
+            raise FileNotFoundError(f"no .parquet/.jsonl/.json/.csv file of the AgentsNet graphs in {path}")
+        path = found[0]
+    rows, origin = _local_rows(path, "train")
+    wanted = {(g, n, k) for g in generators for n in sizes for k in range(samples)}
+    items = []
+    for row in rows:
+        missing = [f for f in ("graph_generator", "num_nodes", "index", "graph") if f not in row]
+        if missing:
+            raise ValueError(f"{origin}: a row lacks {missing}; is this the disco-eth/AgentsNet dataset?")
+        key = (row["graph_generator"], int(row["num_nodes"]), int(row["index"]))
+        if key not in wanted:
+            continue
+        data = json.loads(row["graph"]) if isinstance(row["graph"], str) else row["graph"]
+        graph = json_graph.node_link_graph(data["graph"], edges="links")
+        names = {v: str(graph.nodes[v].get("name", v)) for v in graph.nodes}
+        items.append((key, _item("test", *key, nx.relabel_nodes(graph, names))))
+    found = {key for key, _ in items}
+    if found != wanted:
+        raise ValueError(
+            f"{origin} lacks the graphs {sorted(wanted - found)[:5]} (generator, nodes, index); "
+            "pick sizes, generators and samples the dataset has"
+        )
+    return [item for _, item in sorted(items, key=lambda pair: pair[0])]
 
 
 @LOADERS.register("agentsnet")
@@ -354,17 +437,30 @@ def load_agentsnet(
     rounds: int | None = None,
     lenient: bool = False,
     split: str = "test",
-    history: bool = False,
+    history: bool | None = None,
+    variant: str = "ours",
+    reask: bool | None = None,
+    graphs: str | Path | None = None,
 ) -> AgentsNetTask:
     """Graphs for every (generator, size, sample); train graphs come from another seed stream.
-    ``history=True``: agents keep their whole chat, as the authors run them (``AgentsNetTask``)."""
+    ``history=True``: agents keep their whole chat. ``variant="authors"``: the authors' rounds per
+    size, generator, re-ask and history (each may still be set alone: ``history``, ``reask``,
+    ``rounds``). ``graphs``: the published graphs, from a local copy of the dataset."""
     d = card["defaults"]
     sizes, generators = list(sizes or d["sizes"]), list(generators or d["generators"])
     samples, seed = samples or d["samples"], d["seed"] if seed is None else seed
     if split not in ("test", "train"):
         raise ValueError(f"AgentsNet has splits 'test' and 'train'; got {split!r}")
-    items = generate_items(sizes, generators, samples, seed, split)[:limit]
-    train = [] if split == "train" else generate_items(sizes, generators, samples, seed, "train")
+    if variant not in ("ours", "authors"):
+        raise ValueError(
+            f"variant is 'ours' or 'authors' (their rounds, generator, re-ask, history); got {variant!r}"
+        )
+    authors = variant == "authors"
+    if graphs is not None and split == "test":
+        items = published_items(graphs, sizes, generators, samples)[:limit]
+    else:
+        items = generate_items(sizes, generators, samples, seed, split, variant)[:limit]
+    train = [] if split == "train" else generate_items(sizes, generators, samples, seed, "train", variant)
     return AgentsNetTask(
         card["name"],
         items,
@@ -372,6 +468,11 @@ def load_agentsnet(
         meta={"card": card},
         problem=card["problem"],
         fixed_rounds=rounds or d["rounds"],
+        rounds_by_size=AUTHORS_ROUNDS if authors and rounds is None else {},
+        reask_once=authors if reask is None else reask,
         lenient=lenient,
-        history=history,
+        history=authors if history is None else history,
     )
+
+
+AUTHORS_ROUNDS = {4: 4, 8: 5, 16: 6}  # their main.sh: rounds of message passing per graph size

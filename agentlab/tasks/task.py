@@ -83,6 +83,13 @@ class Task:
         """What ``receiver`` hears of ``sender``'s message: all of it by default."""
         return text
 
+    def reask(self, text: str, item: Item, agent: str, round: int, rounds: int) -> str | None:
+        """What to tell ``agent`` when its reply ``text`` does not fit the task's format, or None
+        when it fits. The engine then asks it once more in the same turn, with its reply and this
+        text added to the conversation; the record keeps the rejected reply. None by default:
+        no task re-asks unless it says so (AgentsNet's authors re-ask once)."""
+        return None
+
     def rounds_for(self, item: Item) -> int | None:
         """The rounds this item prescribes, used when the run names none; None leaves it to the run."""
         return None

@@ -167,3 +167,112 @@ def test_with_history_each_agent_keeps_its_own_whole_chat_and_hears_the_setup_on
         assert sum("You are " in text for _, text in turns) == 1  # the setup, in the first turn only
         senders = set(re.findall(r"^\[(\w+)\]:", turns[-1][1], re.M))
         assert senders == (set(graph[m.sender]) if m.round else set())  # its own words are in its chat
+
+
+def test_the_authors_variant_takes_their_rounds_generator_history_and_reask():
+    task = al.tasks.load(
+        "agentsnet/coloring", sizes=[4, 8, 16], generators=["ws"], samples=1, variant="authors"
+    )
+    assert [task.message_rounds(item) for item in task.items] == [4, 5, 6]
+    assert graph_of(task.items[0]).number_of_edges() == 6  # k=4 at 4 nodes: the complete graph
+    assert task.history and task.reask_once
+    ours = al.tasks.load("agentsnet/coloring", sizes=[4], generators=["ws"], samples=1)
+    assert graph_of(ours.items[0]).number_of_edges() < 6 and not ours.reask_once
+    leader = al.tasks.load(
+        "agentsnet/leader_election", sizes=[8], generators=["ws"], samples=1, variant="authors"
+    )
+    assert leader.message_rounds(leader.items[0]) == 2 * nx.diameter(graph_of(leader.items[0])) + 1
+    alone = al.tasks.load(
+        "agentsnet/coloring", sizes=[4], generators=["ws"], samples=1, variant="authors", history=False
+    )
+    assert not alone.history and alone.reask_once
+    with pytest.raises(ValueError, match="variant is 'ours' or 'authors'"):
+        al.tasks.load("agentsnet/coloring", variant="paper")
+
+
+def sloppy(task, solve, hopeless=()):
+    """The oracle, but each turn's first reply is unreadable; asked again, it replies properly,
+    except the ``hopeless`` agents, which never do."""
+    right = oracle(task, solve)
+
+    def respond(messages):
+        me = re.search(r"You are (\w+)", messages[0].content).group(1)
+        if me in hopeless or "could not be read" not in messages[-1].content:
+            return "Let me think about it."
+        return right.respond(messages[:-2])  # as if asked the first time
+
+    return al.models.ScriptedChatModel(respond=respond)
+
+
+def test_an_unreadable_reply_is_asked_again_once_and_counted(tmp_path):
+    task = al.tasks.load("agentsnet/coloring", sizes=[4], generators=["ws"], samples=1, reask=True)
+    graph = graph_of(task.items[0])
+
+    def greedy(g):
+        return {v: f"Group {c + 1}" for v, c in nx.greedy_color(g).items()}
+
+    hopeless = sorted(graph)[0]
+    run = task.team(sloppy(task, greedy, hopeless=[hopeless])).run(task, cache=False, progress=False)
+    turns = 4 * task.rounds_for(task.items[0])
+    assert len(run.records) == turns and all(len(m.rejected) == 1 for m in run.records)
+    assert all(m.rejected == ("Let me think about it.",) for m in run.records)
+    fine = [m for m in run.records if m.sender != hopeless]
+    assert all("Let me think" not in m.content for m in fine)
+    result = run.results[0]
+    assert result.scoring["reasks"] == turns and result.scoring["unparsed_after_reask"] == task.rounds_for(
+        task.items[0]
+    )
+    assert result.prediction[hopeless] is None and result.score == 0.0  # an invalid answer scores 0
+    one = next(m for m in fine if m.round == 0)
+    assert one.usage.total_tokens > 0 and [t for t, _ in one.prompt][-1] == "human"
+    # resumed from its records, the same counts come back without calling anything
+    from agentlab.engine import Engine
+
+    prior = {(m.item_id, m.round, m.sender): m for m in run.records}
+    again = Engine(
+        task.team(sloppy(task, greedy, hopeless=[hopeless])), task, None, progress=False, prior=prior
+    ).run()
+    assert again.results[0].scoring == result.scoring and again.calls == turns
+
+
+def test_the_published_graphs_load_from_a_local_copy_of_the_dataset(tmp_path):
+    import json
+
+    from networkx.readwrite import json_graph
+
+    rows = []
+    for n, index in ((4, 0), (4, 1), (8, 0)):
+        g = nx.cycle_graph(n)
+        nx.set_node_attributes(g, {v: f"P{n}x{v}" for v in g}, "name")
+        payload = {"graph": json_graph.node_link_data(g, edges="links"), "num_nodes": n}
+        rows.append({"graph_generator": "ws", "num_nodes": n, "index": index, "graph": json.dumps(payload)})
+    copy = tmp_path / "agentsnet.jsonl"
+    copy.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = al.tasks.load("agentsnet/coloring", sizes=[4], generators=["ws"], samples=2, graphs=copy)
+    assert [i.id for i in task.items] == ["test-ws-4-0", "test-ws-4-1"]
+    assert sorted(graph_of(task.items[0])) == ["P4x0", "P4x1", "P4x2", "P4x3"]
+    assert graph_of(task.items[0]).number_of_edges() == 4 and task.train_items  # train: generated
+    with pytest.raises(ValueError, match=r"lacks the graphs \[\('ws', 16, 0\)"):
+        al.tasks.load("agentsnet/coloring", sizes=[16], generators=["ws"], samples=1, graphs=copy)
+
+
+def test_reask_counts_survive_a_rescore_of_the_run_folder(tmp_path):
+    from agentlab.experiment import Experiment, load_runs
+
+    config = {
+        "name": "reasked",
+        "task": {
+            "name": "agentsnet/coloring",
+            "sizes": [4],
+            "generators": ["ws"],
+            "samples": 1,
+            "reask": True,
+        },
+        "model": {"kind": "scripted", "reply": "hmm"},
+        "topologies": [{"preset": "task"}],
+    }
+    result = Experiment.from_dict(config).run(tmp_path, progress=False)
+    scoring = result.runs[("task", 0)].results[0].scoring
+    assert scoring["reasks"] == scoring["unparsed_after_reask"] == 4 * 5
+    rescored = load_runs(tmp_path / "reasked", rescore=True)
+    assert rescored[("task", 0)].results[0].scoring == scoring
