@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentlab.agent import Agent
-from agentlab.experiment.config import TASK_GRAPH, TopologySpec
+from agentlab.experiment.config import TASK_GRAPH, TopologySpec, TrainSpec
 from agentlab.graph import CommGraph
 from agentlab.protocols import GraphTask
 from agentlab.tasks.task import Item, Task
@@ -62,9 +62,9 @@ def plan(experiment: Experiment) -> list[UnitPlan]:
                     calls, tokens = calls + c, tokens + t
             train_calls = train_tokens = 0
             if spec.learner is not None and isinstance(graph, CommGraph):
-                train = spec.train
-                items = list(task.train(train.items).items) if train else list(task.train(32).items)
-                repeats = (train.epochs * train.samples_per_query) if train else 4
+                train = spec.train or TrainSpec()  # what the runner trains with
+                items = list(task.train(train.items).items)
+                repeats = train.epochs * train.samples_per_query
                 n_rounds = rounds or graph.wired_rounds or 1
                 for item in items:
                     c, t = _cost(graph, n_rounds, task, item, roles, spec, reply, model.max_new_tokens)
