@@ -8,7 +8,7 @@
 (12, 48)
 """
 
-from agentlab import models, routing, tasks, tools, topologies
+from agentlab import envs, models, routing, tasks, tools, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
 from agentlab.engine import AgentCallError
@@ -42,6 +42,7 @@ __all__ = [
     "ToolUse",
     "Usage",
     "compare",
+    "envs",
     "models",
     "routing",
     "tasks",

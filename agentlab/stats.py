@@ -67,3 +67,18 @@ def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
     if len(values) < 2:
         return mean, 0.0
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its Student-t interval over independent runs (episodes, seeds); with one value
+    the interval is that value. NaNs (a metric an episode could not give) are left out."""
+    from scipy.stats import t
+
+    kept = [v for v in values if v == v]
+    if not kept:
+        return float("nan"), float("nan"), float("nan")
+    mean, std = mean_and_std(kept)
+    if len(kept) < 2:
+        return mean, mean, mean
+    half = float(t.ppf(0.5 + confidence / 2, len(kept) - 1)) * std / math.sqrt(len(kept))
+    return mean, mean - half, mean + half

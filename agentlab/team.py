@@ -159,6 +159,14 @@ class Team:
         )
         return engine.run()
 
+    def simulate(self, env: Any, episodes: int = 1, seed: int = 0, **options: Any) -> Any:
+        """Run ``episodes`` episodes of environment ``env`` at once, every agent call of every
+        episode batched per step (``al.envs.simulate``; ``folder=`` streams records and states to
+        a resumable run folder)."""
+        from agentlab.envs.simulate import simulate
+
+        return simulate(self, env, episodes, seed, **options)
+
     def _repr_html_(self) -> str:
         import html
 

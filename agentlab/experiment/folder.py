@@ -162,6 +162,7 @@ class RunFolder:
         self._records: _Appender | None = None
         self._results: _Appender | None = None
         self._time: _Appender | None = None
+        self._states: _Appender | None = None  # a simulation's environment state after each step
         self._attempt = f"{platform.node()}:{os.getpid()}:{time.time():.3f}"
 
     # ---- files ----
@@ -229,8 +230,9 @@ class RunFolder:
         lock.write(f"process {os.getpid()} on {platform.node()}")
         lock.flush()
         self._lock = lock
-        for kind in ("records", "results", "time"):
-            read_jsonl(self.shard(kind), repair=True)
+        for kind in ("records", "results", "time", "states"):
+            if kind != "states" or self.shard(kind).exists():
+                read_jsonl(self.shard(kind), repair=True)
         self._records = _Appender(self.shard("records"))
         self._results = _Appender(self.shard("results"))
         self._time = _Appender(self.shard("time"))
@@ -243,6 +245,13 @@ class RunFolder:
     def append_result(self, row: dict[str, Any]) -> None:
         assert self._results is not None, "open_for_writing() first"
         self._results(row)
+
+    def append_state(self, row: dict[str, Any]) -> None:
+        """A simulation's environment after one step (``states.jsonl``, made on the first line)."""
+        assert self._records is not None, "open_for_writing() first"
+        if self._states is None:
+            self._states = _Appender(self.shard("states"))
+        self._states(row)
 
     def append_time(self, unit: str, wall_seconds: float, model_seconds: float) -> None:
         """This attempt's seconds on ``unit`` so far (each line supersedes the attempt's previous one)."""
@@ -257,10 +266,10 @@ class RunFolder:
         )
 
     def close(self) -> None:
-        for appender in (self._records, self._results, self._time):
+        for appender in (self._records, self._results, self._time, self._states):
             if appender is not None:
                 appender.close()
-        self._records = self._results = self._time = None
+        self._records = self._results = self._time = self._states = None
         if self._lock is not None:
             self._lock.close()  # closing the file releases the lock
             self._lock = None

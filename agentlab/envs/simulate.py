@@ -1,0 +1,311 @@
+"""Running a team in an environment: ``team.simulate(env, episodes=N, seed=0)``.
+
+Every episode gets its own copy of the environment, reset with ``seed + episode``. At each step,
+every acting agent of every live episode is one call, and all of them go to the engine together,
+so one batch carries the step of every episode; a discussion phase runs its turns along the
+team's graph. The texts go back to each episode's ``step``, which parses them.
+
+A step of an episode is one engine item (``ep3-t7-harvest``): its messages are ordinary records,
+cached and replayed like a benchmark's. With ``folder=``, records stream to ``records.jsonl`` and
+the environment's state after each step to ``states.jsonl``, both append-only; running the same
+simulation into the same folder again resumes it: recorded calls are replayed, the environments
+re-run from their seeds and the replayed actions, and nothing is called or written twice.
+
+Team agents play the environment's agents by position: the team's first agent is the
+environment's first, and so on.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentlab.cache import CallCache
+from agentlab.engine import Engine
+from agentlab.envs.base import Phase, TextEnv
+from agentlab.graph import CommGraph, EachAgent
+from agentlab.message import Message, Usage
+from agentlab.settings import RunSettings
+from agentlab.stats import mean_interval
+from agentlab.tasks.task import Item, Task
+
+if TYPE_CHECKING:
+    from agentlab.team import Team
+
+UNIT = "simulation"
+
+
+@dataclass
+class Simulation:
+    """What a simulation did: each episode's timeline of states, its metrics, and its costs.
+
+    ``timeline[e]`` lists, per step of episode ``e``, the phase, the environment's state after
+    it, the rewards and the invalid actions. Costs are counted as the calls are made (records of
+    thousands of agents stay on disk, or in ``records`` when ``keep_records``).
+    """
+
+    env: str
+    team: str
+    seed: int
+    timeline: list[list[dict[str, Any]]]
+    metrics: list[dict[str, float]]
+    usage: Usage = field(default_factory=Usage)
+    calls: int = 0
+    cache_hits: int = 0
+    by_agent: dict[str, Usage] = field(default_factory=dict)
+    by_phase: dict[str, Usage] = field(default_factory=dict)
+    by_step: dict[int, Usage] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    model_seconds: float = 0.0
+    records: list[Message] = field(default_factory=list)
+    folder: Path | None = None
+    pictures: Any = None  # env.picture, to draw a recorded state
+
+    @property
+    def episodes(self) -> int:
+        return len(self.timeline)
+
+    def summary(self) -> dict[str, tuple[float, float, float]]:
+        """Each metric's mean over episodes and its 95% interval."""
+        names = list(dict.fromkeys(k for m in self.metrics for k in m))
+        return {name: mean_interval([m.get(name, float("nan")) for m in self.metrics]) for name in names}
+
+    def series(self, metric: str) -> list[tuple[float, float, float, float]]:
+        """``metric`` of the state after each step: (step, mean, low, high) over the episodes."""
+        steps = max((len(t) for t in self.timeline), default=0)
+        rows = []
+        for s in range(steps):
+            values = [t[s]["state"].get(metric) for t in self.timeline if s < len(t)]
+            numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            if numbers:
+                rows.append((float(s + 1), *mean_interval(numbers)))
+        return rows
+
+    def plot(self, metric: str, others: Mapping[str, Simulation] | None = None) -> Any:
+        """``metric`` over steps with its 95% band, beside ``others`` (label -> simulation)."""
+        from agentlab.views.charts import lines_svg
+        from agentlab.views.compare import Svg
+
+        runs = {self.team: self, **(others or {})}
+        return Svg(lines_svg({label: sim.series(metric) for label, sim in runs.items()}, title=metric))
+
+    def table(self) -> str:
+        lines = [f"{self.env}: {self.episodes} episodes, team {self.team}, {self.calls} calls "
+                 f"({self.cache_hits} cached), {self.usage.total_tokens} tokens"]  # fmt: skip
+        for name, (mean, lo, hi) in self.summary().items():
+            lines.append(f"  {name:<16} {mean:10.3f}  [{lo:.3f}, {hi:.3f}]")
+        return "\n".join(lines)
+
+    def show(self) -> Any:
+        """A step slider and an episode picker over the environment's picture of its state,
+        beside the messages of that step (ipywidgets)."""
+        from agentlab.views.simulation import simulation_explorer
+
+        return simulation_explorer(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.table())}</pre>"
+
+    def __repr__(self) -> str:
+        return self.table()
+
+
+class _StepTask(Task):
+    """One step of every live episode: an item per episode, each agent shown its observation."""
+
+    def __init__(self, items: list[Item], envs: Sequence[TextEnv], to_env: Mapping[str, str]) -> None:
+        super().__init__("simulation step", items, "", extractor=lambda text: text, scorer=lambda p, r: 0.0)
+        self.envs, self.to_env = envs, to_env
+
+    def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
+        observation = self.envs[item.meta["episode"]].observe(self.to_env[agent])
+        if item.meta["talk"] and rounds > 1:
+            return f"{observation}\n(Discussion turn {round + 1} of {rounds}.)"
+        return observation
+
+    def rounds_for(self, item: Item) -> int:
+        return item.meta["rounds"]
+
+
+def simulate(
+    team: Team,
+    env: TextEnv,
+    episodes: int = 1,
+    seed: int = 0,
+    *,
+    folder: str | Path | None = None,
+    cache: bool | str | Path | CallCache = True,
+    settings: RunSettings | None = None,
+    progress: bool = True,
+    keep_records: bool | None = None,
+    max_steps: int = 10_000,
+) -> Simulation:
+    """Runs ``episodes`` episodes of ``env`` at once with ``team``'s agents; see the module docstring."""
+    from agentlab.experiment.analysis import records_by_unit
+    from agentlab.experiment.folder import RunFolder
+    from agentlab.team import Team
+
+    if not isinstance(env, TextEnv):
+        raise TypeError(
+            "simulate takes an environment (al.envs.load(...), or al.envs.from_pettingzoo(...)); "
+            f"got {type(env).__name__}"
+        )
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1; got {episodes}")
+    needed = len(env.possible_agents)
+    if len(team.agents) < needed:
+        raise ValueError(
+            f"{env.name or type(env).__name__} needs {needed} agents and the team has {len(team.agents)}; "
+            f"build the team with n_agents={needed}"
+        )
+    names = [a.name for a in team.agents[:needed]]
+    to_env = dict(zip(names, env.possible_agents, strict=True))
+    to_team = {v: k for k, v in to_env.items()}
+    graph = team.graph if isinstance(team.graph, CommGraph) else None
+    if cache is True:
+        cache = CallCache()
+    elif cache is False:
+        cache = None
+    elif not isinstance(cache, CallCache):
+        cache = CallCache(cache)
+    run_folder = RunFolder(folder) if folder is not None else None
+    if keep_records is None:
+        keep_records = run_folder is None
+    prior: dict[tuple[str, int, str], Message] = {}
+    written: set[tuple[int, int]] = set()
+    if run_folder is not None:
+        run_folder.open_for_writing()
+        prior = {(m.item_id, m.round, m.sender): m for m in records_by_unit(run_folder).get(UNIT, [])}
+        written = {(row["episode"], row["step"]) for row in run_folder.read("states")}
+    sim = Simulation(env.name or type(env).__name__, team.name, seed, [[] for _ in range(episodes)], [])
+    sim.folder, sim.pictures = run_folder.path if run_folder else None, env.picture
+    envs = [copy.deepcopy(env) for _ in range(episodes)]
+    for k, e in enumerate(envs):
+        e.reset(seed=seed + k)
+    steps = [0] * episodes
+    started = time.perf_counter()
+    by_agent: dict[str, Usage] = defaultdict(Usage)
+    by_phase: dict[str, Usage] = defaultdict(Usage)
+    by_step: dict[int, Usage] = defaultdict(Usage)
+
+    said: dict[tuple[str, int, str], str] = {}  # discussion turns of this invocation, by site
+
+    def count(message: Message) -> None:
+        phase, step = message.item_id.split("-", 2)[2], int(message.item_id.split("-")[1][1:])
+        by_agent[message.sender] += message.usage
+        by_phase[phase] += message.usage
+        by_step[step] += message.usage
+        sim.calls += not message.cached
+        sim.cache_hits += message.cached
+
+    def made(message: Message) -> None:  # a new message (replayed ones were counted from the folder)
+        count(message)
+        if message.item_id in talking:
+            said[(message.item_id, message.round, message.sender)] = message.content
+        if run_folder is not None:
+            run_folder.append_record({"unit": UNIT, **message.to_dict()})
+
+    for message in prior.values():
+        count(message)
+    talking: set[str] = set()
+
+    try:
+        while True:
+            live = [k for k, e in enumerate(envs) if not e.done and steps[k] < max_steps]
+            if not live:
+                break
+            items, graphs = [], {}
+            for k in live:
+                phase = envs[k].phase()
+                unknown = [a for a in phase.agents if a not in to_team]
+                if unknown:
+                    raise ValueError(
+                        f"phase {phase.name!r} of {sim.env} names agent(s) {unknown} the environment "
+                        f"does not have; its agents are {env.possible_agents}"
+                    )
+                item = Item(
+                    f"ep{k}-t{steps[k]}-{phase.name}",
+                    phase.name,
+                    None,
+                    {"episode": k, "talk": phase.talk, "rounds": phase.rounds if phase.talk else 1},
+                )
+                items.append(item)
+                graphs[item.id] = _step_graph(phase, to_team, graph)
+                if phase.talk:
+                    talking.add(item.id)
+            task = _StepTask(items, envs, to_env)
+            stepping = Team(team.agents[:needed], lambda item, graphs=graphs: graphs[item.id], name=team.name)
+            engine = Engine(
+                stepping, task, None, settings, cache=cache, progress=progress, prior=prior,
+                on_message=made, keep_records=keep_records,
+            )  # fmt: skip
+            run = engine.run()
+            sim.model_seconds += run.model_seconds
+            if keep_records:
+                sim.records.extend(run.records)
+            for result in run.results:
+                k = int(result.item_id.split("-")[0][2:])
+                texts = dict(result.prediction)
+                if result.item_id in talking:  # a discussion: each agent's turns, in order
+                    rounds = task.rounds_for(next(i for i in items if i.id == result.item_id))
+                    texts = {a: _turns(result.item_id, a, rounds, said, prior) for a in texts}
+                actions = {to_env[a]: text or "" for a, text in texts.items()}
+                _, rewards, _, _, infos = envs[k].step(actions)
+                row = {
+                    "episode": k,
+                    "step": steps[k],
+                    "phase": result.item_id.split("-", 2)[2],
+                    "state": envs[k].state(),
+                    "rewards": {to_team[a]: r for a, r in rewards.items()},
+                    "invalid": {to_team[a]: i["invalid"] for a, i in infos.items() if "invalid" in i},
+                }
+                sim.timeline[k].append(row)
+                if run_folder is not None and (k, steps[k]) not in written:
+                    run_folder.append_state(row)
+                steps[k] += 1
+    finally:
+        if run_folder is not None:
+            run_folder.close()
+    sim.metrics = [e.metrics() for e in envs]
+    sim.by_agent, sim.by_phase, sim.by_step = dict(by_agent), dict(by_phase), dict(by_step)
+    sim.usage = sum(by_agent.values(), Usage())
+    sim.wall_seconds = time.perf_counter() - started
+    return sim
+
+
+def _step_graph(phase: Phase, to_team: Mapping[str, str], graph: CommGraph | None) -> CommGraph:
+    """Who hears whom at this step: nobody when acting; the team's edges among the speakers when talking."""
+    acting = [to_team[a] for a in phase.agents]
+    if not phase.talk or graph is None:
+        return CommGraph(acting, decision=EachAgent())
+    now = set(acting)
+    return CommGraph(
+        acting,
+        [(u, v) for u, v in graph.spatial if u in now and v in now],
+        [(u, v) for u, v in graph.temporal if u in now and v in now],
+        decision=EachAgent(),
+    )
+
+
+def _turns(
+    item_id: str,
+    agent: str,
+    rounds: int,
+    said: Mapping[tuple[str, int, str], str],
+    prior: Mapping[Any, Message],
+) -> str:
+    """An agent's discussion turns, said now or replayed from the folder, in order."""
+    turns = []
+    for r in range(rounds):
+        site = (item_id, r, agent)
+        text = said.get(site, prior[site].content if site in prior else "")
+        if text:
+            turns.append(text)
+    return "\n".join(turns)

@@ -1,0 +1,207 @@
+"""team.simulate: every episode's step in one batch, records and states on disk, kill -9 resume,
+the same records for the same seed, views, and a PettingZoo environment brought by the user."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import agentlab as al
+from agentlab.experiment import read_jsonl
+from agentlab.models.scripted import ScriptedChatModel
+from agentlab.views.simulation import step_view
+
+REPOSITORY = Path(__file__).parents[2]
+
+
+class CountingModel(ScriptedChatModel):
+    """A scripted model that notes the size of every batch it is given."""
+
+    sizes: list = []  # noqa: RUF012 (a pydantic field, copied per instance)
+
+    def _generate_all(self, conversations, stop, **tools):
+        self.sizes.append(len(conversations))
+        return super()._generate_all(conversations, stop, **tools)
+
+
+def fisher(messages):
+    text = messages[-1].content
+    if "How many tonnes" in text:
+        return "I catch 8 tonnes." if "month 1 " in text else "I catch 9."
+    return "Let us keep it small." if "Talk with" in text else "Be careful."
+
+
+def test_every_episode_s_step_goes_to_the_model_in_one_batch():
+    model = CountingModel(respond=fisher, sizes=[])
+    team = al.topologies.load("debate", n_agents=5, model=model)  # a discussion turn hears the last one
+    sim = team.simulate(
+        al.envs.load("govsim/fishery", months=2), episodes=3, seed=0, cache=False, progress=False
+    )
+    # per month: a harvest (15 calls), two discussion turns (15 each), a reflection (15)
+    assert model.sizes == [15] * 8 and sim.calls == 120 and len(sim.records) == 120
+    assert [len(t) for t in sim.timeline] == [6, 6, 6] and [r["phase"] for r in sim.timeline[0][:3]] == [
+        "harvest", "discussion", "reflection",
+    ]  # fmt: skip
+    talk = [m for m in sim.records if m.item_id == "ep0-t1-discussion" and m.round == 1]
+    assert len(talk) == 5 and all(m.prompt[-1][1].count("]: Let us keep it small.") == 5 for m in talk)
+    assert sim.summary()["survived"] == (1.0, 1.0, 1.0) and sim.summary()["total_gain"][0] == 8 * 5 + 9 * 5
+    assert (
+        set(sim.by_phase) == {"harvest", "discussion", "reflection"}
+        and sum(u.total_tokens for u in sim.by_agent.values()) == sim.usage.total_tokens
+    )
+    assert sorted(sim.by_step) == list(range(6))
+
+
+def test_the_same_seed_gives_the_same_records_and_states():
+    def run(seed):
+        llm = ScriptedChatModel(respond=lambda m: str(len(m[-1].content) % 101))
+        team = al.Team([al.Agent(f"p{i}") for i in range(6)], model=llm)
+        game = al.envs.load("two-thirds", agents=6, rounds=3, personas=True)
+        return team.simulate(game, episodes=2, seed=seed, cache=False, progress=False)
+
+    a, b, c = run(4), run(4), run(5)
+    assert [m.content for m in a.records] == [m.content for m in b.records]
+    assert a.timeline == b.timeline and a.timeline != c.timeline
+
+
+def test_views_draw_the_state_timeline_and_a_metric_over_steps():
+    llm = ScriptedChatModel(respond=lambda m: "50" if "Round 1" in m[-1].content else "25")
+    team = al.Team([al.Agent(f"p{i}") for i in range(4)], model=llm, name="fixed")
+    sim = team.simulate(
+        al.envs.load("two-thirds", agents=4, rounds=2), episodes=2, cache=False, progress=False
+    )
+    view = step_view(sim, 1, 1)
+    assert "<svg" in view["picture"] and "round 2 guesses" in view["picture"]
+    assert [m.item_id for m in view["messages"]] == ["ep1-t1-guess"] * 4
+    assert sim.series("average") == [(1.0, 50.0, 50.0, 50.0), (2.0, 25.0, 25.0, 25.0)]
+    other = al.Team([al.Agent(f"p{i}") for i in range(4)], model=ScriptedChatModel(respond=lambda m: "10"))
+    tens = other.simulate(al.envs.load("two-thirds", agents=4, rounds=2), cache=False, progress=False)
+    svg = sim.plot("average", others={"tens": tens})._repr_svg_()
+    assert svg.count("<polyline") == 2 and "tens" in svg and "fixed" in svg
+    assert "nash_distance" in sim._repr_html_()
+
+
+def test_bad_simulation_input_is_named():
+    llm = ScriptedChatModel(respond=lambda m: "1")
+    small = al.Team([al.Agent("a"), al.Agent("b")], model=llm)
+    with pytest.raises(ValueError, match="needs 5 agents and the team has 2; build the team with n_agents=5"):
+        small.simulate(al.envs.load("govsim/fishery"), progress=False)
+    with pytest.raises(TypeError, match="simulate takes an environment"):
+        small.simulate("govsim/fishery", progress=False)
+
+    class Stray(al.envs.TextEnv):
+        possible_agents = ["a", "b"]  # noqa: RUF012
+
+        def reset(self, seed=None, options=None):
+            self.agents = list(self.possible_agents)
+            return {}, {}
+
+        def phase(self):
+            return al.envs.Phase("vote", ("a", "zed"))
+
+        observe = step = state = metrics = lambda self, *a: {}
+
+    with pytest.raises(ValueError, match=r"phase 'vote' .* names agent\(s\) \['zed'\]"):
+        small.simulate(Stray(), progress=False, cache=False)
+
+
+SCRIPT = """
+import sys, agentlab as al
+from agentlab.models.scripted import ScriptedChatModel
+def respond(m):
+    t = m[-1].content
+    return "I catch 9" if "How many" in t else ("Keep it at 9." if "Talk" in t else "Careful.")
+llm = ScriptedChatModel(respond=respond, delay=float(sys.argv[2]))
+team = al.topologies.load("mesh", n_agents=5, model=llm)
+env = al.envs.load("govsim/fishery", months=3)
+sim = team.simulate(env, episodes=2, seed=0, folder=sys.argv[1], cache=False, progress=False)
+print(sim.summary()["total_gain"][0])
+"""
+
+
+def test_a_simulation_killed_with_sigkill_resumes_with_nothing_lost_or_run_twice(tmp_path):
+    script = tmp_path / "sim.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    process = subprocess.Popen([sys.executable, str(script), str(killed), "0.05"], env=env)
+    deadline = time.monotonic() + 60
+    while (
+        time.monotonic() < deadline
+        and len(read_jsonl(killed / "records.jsonl") if (killed / "records.jsonl").exists() else []) < 40
+    ):
+        time.sleep(0.02)
+    assert process.poll() is None, "the simulation ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    at_kill = len(read_jsonl(killed / "records.jsonl"))
+    resumed = subprocess.run(
+        [sys.executable, str(script), str(killed), "0"], env=env, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert subprocess.run([sys.executable, str(script), str(whole), "0"], env=env, check=True).returncode == 0
+    records, reference = read_jsonl(killed / "records.jsonl"), read_jsonl(whole / "records.jsonl")
+    assert 40 <= at_kill < len(records) == len(reference) == 2 * 3 * 20
+    sites = [(r["item_id"], r["round"], r["sender"]) for r in records]
+    assert len(set(sites)) == len(sites) and set(sites) == {
+        (r["item_id"], r["round"], r["sender"]) for r in reference
+    }
+    states = read_jsonl(killed / "states.jsonl")
+    assert sorted((s["episode"], s["step"]) for s in states) == sorted(
+        (s["episode"], s["step"]) for s in read_jsonl(whole / "states.jsonl")
+    )
+    assert resumed.stdout.strip() == "135.0"  # 5 fishers x 9 tonnes x 3 months, the mean over episodes
+
+
+def test_a_pettingzoo_parallel_env_is_played_in_text():
+    from gymnasium.spaces import Discrete
+    from pettingzoo import ParallelEnv
+
+    class Matching(ParallelEnv):
+        """Two players score 1 each when they pick the same of three cards; three rounds."""
+
+        metadata = {"name": "matching_v0"}  # noqa: RUF012 (PettingZoo's convention)
+
+        def __init__(self):
+            self.possible_agents = ["left", "right"]
+
+        def reset(self, seed=None, options=None):
+            self.agents, self.t = list(self.possible_agents), 0
+            return {a: 0 for a in self.agents}, {a: {} for a in self.agents}
+
+        def step(self, actions):
+            self.t += 1
+            same = actions["left"] == actions["right"]
+            rewards = dict.fromkeys(self.agents, float(same))
+            done = self.t >= 3
+            obs = {a: actions["right" if a == "left" else "left"] for a in self.agents}
+            truncations = dict.fromkeys(self.agents, done)
+            if done:
+                self.agents = []
+            return obs, rewards, dict.fromkeys(truncations, False), truncations, {a: {} for a in truncations}
+
+        def action_space(self, agent):
+            return Discrete(3)
+
+        def observation_space(self, agent):
+            return Discrete(3)
+
+    env = al.envs.from_pettingzoo(
+        Matching(),
+        observe=lambda agent, obs: (
+            f"You are {agent}. The other picked card {obs} last time. Pick card 0, 1 or 2."
+        ),
+        act=lambda agent, text: int(text.strip()[-1]) if text.strip()[-1:] in "012" else None,
+    )
+    llm = ScriptedChatModel(respond=lambda m: "card 1" if "You are left" in m[-1].content else "hmm")
+    sim = al.Team([al.Agent("x"), al.Agent("y")], model=llm).simulate(env, episodes=2, seed=7, cache=False,
+                                                                       progress=False)  # fmt: skip
+    assert sim.env == "matching_v0" and [len(t) for t in sim.timeline] == [3, 3]
+    assert all(row["invalid"]["y"]["text"] == "hmm" for row in sim.timeline[0])  # the fallback acted for it
+    assert sim.metrics[0]["steps"] == 3 and "return" in sim.summary()
+    with pytest.raises(TypeError, match="takes a PettingZoo ParallelEnv"):
+        al.envs.from_pettingzoo(object(), observe=str, act=lambda a, t: 0)
