@@ -106,12 +106,17 @@ class _Wiring:
         names = graph.agents
         index = {name: i for i, name in enumerate(names)}
         wired = [graph.round(r) for r in range(rounds)]
-        speaks = [tuple(name in g.agents and name not in g.silent for name in names) for g in wired]
-        hears_now = [[tuple(index[u] for u in g.spatial_predecessors(a)) for a in names] for g in wired]
-        hears_before = [  # round 0 hears nothing from before
-            [tuple(index[u] for u in g.temporal_predecessors(a)) if r else () for a in names]
-            for r, g in enumerate(wired)
-        ]
+        speaking = [set(g.agents) - set(g.silent) for g in wired]
+        speaks = [tuple(name in now for name in names) for now in speaking]
+
+        def heard_from(edges: tuple[tuple[str, str], ...]) -> list[tuple[int, ...]]:
+            senders: dict[str, list[int]] = {}
+            for u, v in edges:
+                senders.setdefault(v, []).append(index[u])
+            return [tuple(senders.get(a, ())) for a in names]
+
+        hears_now = [heard_from(g.spatial) for g in wired]
+        hears_before = [heard_from(g.temporal) if r else [()] * len(names) for r, g in enumerate(wired)]
         # a call waits on those it hears, and on its agent's previous turn (an agent's turns run
         # in order even when it hears nobody); it releases whoever waits on it
         releases: dict[tuple[int, int], list[tuple[int, int]]] = {
@@ -132,14 +137,18 @@ class _Wiring:
             for a in range(len(names)):
                 if speaks[r][a]:
                     last_turn[a] = r
+
         # who hears each call: its spatial successors, and in the next round its temporal ones
+        def heard_by(edges: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, ...]]:
+            hearers: dict[str, list[str]] = {}
+            for u, v in edges:
+                hearers.setdefault(u, []).append(v)
+            return {u: tuple(vs) for u, vs in hearers.items()}
+
+        now_by = [heard_by(g.spatial) for g in wired]
+        later_by = [heard_by(wired[r + 1].temporal) if r + 1 < rounds else {} for r in range(rounds)]
         receivers = [
-            [
-                tuple(v for u, v in wired[r].spatial if u == name)
-                + (tuple(v for u, v in wired[r + 1].temporal if u == name) if r + 1 < rounds else ())
-                for name in names
-            ]
-            for r in range(rounds)
+            [now_by[r].get(name, ()) + later_by[r].get(name, ()) for name in names] for r in range(rounds)
         ]
         return cls(
             graph, agents, rounds, speaks, hears_now, hears_before, receivers, releases, waits_on,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,25 @@ class EachAgent:
 
 Decision = FinalAgent | MajorityVote | EachAgent
 Edge = tuple[str, str]
+
+
+def _layers(agents: tuple[str, ...], spatial: tuple[Edge, ...]) -> tuple[tuple[str, ...], ...]:
+    """The spatial DAG's topological layers, in agent order; a cycle is an error that names it."""
+    dag = nx.DiGraph()
+    dag.add_nodes_from(agents)
+    dag.add_edges_from(spatial)
+    try:
+        cycle = nx.find_cycle(dag)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise ValueError(
+            f"spatial edges form a cycle: {path}. Messages inside a round must flow one way; "
+            "drop one of these edges or make it temporal (heard in the next round)"
+        )
+    order = {a: i for i, a in enumerate(agents)}
+    return tuple(tuple(sorted(layer, key=order.__getitem__)) for layer in nx.topological_generations(dag))
 
 
 @dataclass(frozen=True)
@@ -118,7 +138,7 @@ class CommGraph:
         agents = tuple(self.agents)
         if not agents:
             raise ValueError("a communication graph needs at least one agent; got none")
-        duplicates = sorted({a for a in agents if agents.count(a) > 1})
+        duplicates = sorted(a for a, k in Counter(agents).items() if k > 1)
         if duplicates:
             raise ValueError(f"agent names must be unique; repeated: {duplicates}")
         for kind, given in (("spatial", self.spatial), ("temporal", self.temporal)):
@@ -155,23 +175,10 @@ class CommGraph:
                     )
         if len(set(spatial)) != len(spatial) or len(set(temporal)) != len(temporal):
             raise ValueError("an edge is listed twice; list each edge once")
-        dag = nx.DiGraph()
-        dag.add_nodes_from(agents)
-        dag.add_edges_from(spatial if not self.by_round else ())  # each round is checked on its own
-        try:
-            cycle = nx.find_cycle(dag)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            raise ValueError(
-                f"spatial edges form a cycle: {path}. Messages inside a round must flow one way; "
-                "drop one of these edges or make it temporal (heard in the next round)"
-            )
-        order = {a: i for i, a in enumerate(agents)}
-        layers = tuple(
-            tuple(sorted(layer, key=order.__getitem__)) for layer in nx.topological_generations(dag)
-        )
+        if not spatial or self.by_round:  # one layer (each round of a per-round graph has its own)
+            layers: tuple[tuple[str, ...], ...] = (agents,)
+        else:
+            layers = _layers(agents, spatial)
         if self.by_round:
             layers = self.by_round[-1].layers
         if self.decision is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -83,7 +83,12 @@ class Message:
     rejected: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As ``dataclasses.asdict`` gives it, built directly: records of thousands of agents are
+        written per step, and ``asdict``'s deep copy of every field dominated that."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["usage"] = asdict(self.usage)
+        data["tool_calls"] = tuple(asdict(use) for use in self.tool_calls)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:

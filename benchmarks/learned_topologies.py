@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2, help="graphs sampled per training item")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learners", default="gptswarm,agentprune,gdesigner,agentdropout")
     parser.add_argument("--out", help="also write the rows as JSON here")
     args = parser.parse_args()
 
@@ -43,12 +44,15 @@ def main() -> None:
     teams += [al.topologies.load(name, n_agents=args.agents, model=llm) for name in presets]
     training = {}
     options = {"seed": args.seed, "variant": args.variant}
-    learners = {
-        "gptswarm": al.topologies.GPTSwarm(agents, model=llm, **options),
-        "agentprune": al.topologies.AgentPrune(agents, model=llm, sparsity=0.5, **options),
-        "gdesigner": al.topologies.GDesigner(agents, model=llm, **options),
-        "agentdropout": al.topologies.AgentDropout(agents, model=llm, rounds=1, node_steps=2, **options),
+    make = {
+        "gptswarm": lambda: al.topologies.GPTSwarm(agents, model=llm, **options),
+        "agentprune": lambda: al.topologies.AgentPrune(agents, model=llm, sparsity=0.5, **options),
+        "gdesigner": lambda: al.topologies.GDesigner(agents, model=llm, **options),
+        "agentdropout": lambda: al.topologies.AgentDropout(
+            agents, model=llm, rounds=1, node_steps=2, **options
+        ),
     }
+    learners = {name: make[name]() for name in args.learners.split(",")}
     for name, learner in learners.items():
         started = time.perf_counter()
         learner.fit(

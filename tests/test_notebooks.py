@@ -17,6 +17,7 @@ def test_there_is_a_notebook_for_each_guide():
         "03-learning-a-topology.ipynb",
         "04-agentsnet.ipynb",
         "05-gpus-and-processes.ipynb",
+        "06-simulations.ipynb",
     ]
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agentlab.cache import CallCache
 from agentlab.engine import Engine
 from agentlab.envs.base import Phase, TextEnv
+from agentlab.experiment.folder import RunFolder
 from agentlab.graph import CommGraph, EachAgent
 from agentlab.message import Message, Usage
 from agentlab.settings import RunSettings
@@ -62,6 +63,7 @@ class Simulation:
     by_step: dict[int, Usage] = field(default_factory=dict)
     wall_seconds: float = 0.0
     model_seconds: float = 0.0
+    env_seconds: float = 0.0  # inside the environments: reset, observe, step, state, metrics
     records: list[Message] = field(default_factory=list)
     folder: Path | None = None
     pictures: Any = None  # env.picture, to draw a recorded state
@@ -123,9 +125,12 @@ class _StepTask(Task):
     def __init__(self, items: list[Item], envs: Sequence[TextEnv], to_env: Mapping[str, str]) -> None:
         super().__init__("simulation step", items, "", extractor=lambda text: text, scorer=lambda p, r: 0.0)
         self.envs, self.to_env = envs, to_env
+        self.seconds = 0.0  # spent in the environments' observe
 
     def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
+        started = time.perf_counter()
         observation = self.envs[item.meta["episode"]].observe(self.to_env[agent])
+        self.seconds += time.perf_counter() - started
         if item.meta["talk"] and rounds > 1:
             return f"{observation}\n(Discussion turn {round + 1} of {rounds}.)"
         return observation
@@ -140,7 +145,8 @@ def simulate(
     episodes: int = 1,
     seed: int = 0,
     *,
-    folder: str | Path | None = None,
+    folder: str | Path | RunFolder | None = None,
+    unit: str = UNIT,
     cache: bool | str | Path | CallCache = True,
     settings: RunSettings | None = None,
     progress: bool = True,
@@ -149,7 +155,6 @@ def simulate(
 ) -> Simulation:
     """Runs ``episodes`` episodes of ``env`` at once with ``team``'s agents; see the module docstring."""
     from agentlab.experiment.analysis import records_by_unit
-    from agentlab.experiment.folder import RunFolder
     from agentlab.team import Team
 
     if not isinstance(env, TextEnv):
@@ -175,22 +180,26 @@ def simulate(
         cache = None
     elif not isinstance(cache, CallCache):
         cache = CallCache(cache)
-    run_folder = RunFolder(folder) if folder is not None else None
+    run_folder = folder if isinstance(folder, RunFolder) or folder is None else RunFolder(folder)
+    opened = run_folder is not None and not run_folder.writing
     if keep_records is None:
         keep_records = run_folder is None
     prior: dict[tuple[str, int, str], Message] = {}
     written: set[tuple[int, int]] = set()
     if run_folder is not None:
-        run_folder.open_for_writing()
-        prior = {(m.item_id, m.round, m.sender): m for m in records_by_unit(run_folder).get(UNIT, [])}
-        written = {(row["episode"], row["step"]) for row in run_folder.read("states")}
+        if opened:
+            run_folder.open_for_writing()
+        prior = {(m.item_id, m.round, m.sender): m for m in records_by_unit(run_folder).get(unit, [])}
+        written = {
+            (row["episode"], row["step"]) for row in run_folder.read("states") if row.get("unit") == unit
+        }
     sim = Simulation(env.name or type(env).__name__, team.name, seed, [[] for _ in range(episodes)], [])
     sim.folder, sim.pictures = run_folder.path if run_folder else None, env.picture
+    started = time.perf_counter()
     envs = [copy.deepcopy(env) for _ in range(episodes)]
     for k, e in enumerate(envs):
         e.reset(seed=seed + k)
     steps = [0] * episodes
-    started = time.perf_counter()
     by_agent: dict[str, Usage] = defaultdict(Usage)
     by_phase: dict[str, Usage] = defaultdict(Usage)
     by_step: dict[int, Usage] = defaultdict(Usage)
@@ -210,7 +219,7 @@ def simulate(
         if message.item_id in talking:
             said[(message.item_id, message.round, message.sender)] = message.content
         if run_folder is not None:
-            run_folder.append_record({"unit": UNIT, **message.to_dict()})
+            run_folder.append_record({"unit": unit, **message.to_dict()})
 
     for message in prior.values():
         count(message)
@@ -248,6 +257,8 @@ def simulate(
             )  # fmt: skip
             run = engine.run()
             sim.model_seconds += run.model_seconds
+            sim.env_seconds += task.seconds
+            stepped = time.perf_counter()
             if keep_records:
                 sim.records.extend(run.records)
             for result in run.results:
@@ -268,10 +279,11 @@ def simulate(
                 }
                 sim.timeline[k].append(row)
                 if run_folder is not None and (k, steps[k]) not in written:
-                    run_folder.append_state(row)
+                    run_folder.append_state({"unit": unit, **row})
                 steps[k] += 1
+            sim.env_seconds += time.perf_counter() - stepped
     finally:
-        if run_folder is not None:
+        if opened:
             run_folder.close()
     sim.metrics = [e.metrics() for e in envs]
     sim.by_agent, sim.by_phase, sim.by_step = dict(by_agent), dict(by_phase), dict(by_step)

@@ -79,7 +79,10 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
         rng = random.Random(seed)
         self.agents = list(self.possible_agents)
         self.round = 0
-        self.history: list[dict[str, Any]] = []  # per round: guesses, average, target, winners
+        # per round: average, target, winning guess, invalid count; only the last round's guesses
+        # are kept, so a long game of many agents holds no more than one round of them
+        self.history: list[dict[str, Any]] = []
+        self.guesses: dict[str, float] = {}
         self.personas = {
             a: f"You are a {rng.choice(_AGES)}-year-old {rng.choice(_TRAITS)} {rng.choice(_JOBS)}. "
             for a in self.agents
@@ -96,7 +99,7 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
         )
         if self.history:
             last = self.history[-1]
-            mine = last["guesses"].get(agent)
+            mine = self.guesses.get(agent)
             said = f" You guessed {mine:g}." if mine is not None else " Your guess was invalid."
             average = "nobody guessed validly" if last["average"] is None else (
                 f"the average was {last['average']:.1f}, 2/3 of it {last['target']:.1f}, "
@@ -125,10 +128,11 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
             winning = guesses[winners[0]]
             for a in winners:
                 rewards[a] = 1.0 / len(winners)
+        self.guesses = guesses
+        invalid_count = len(self.agents) - len(guesses)
         self.history.append(
-            {"guesses": guesses, "average": average, "target": target, "winning": winning,
-             "invalid": len(self.agents) - len(guesses)}
-        )  # fmt: skip
+            {"average": average, "target": target, "winning": winning, "invalid": invalid_count}
+        )
         self.round += 1
         over = self.round >= self.rounds
         truncations = dict.fromkeys(self.agents, over)
@@ -140,7 +144,7 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
 
     def state(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else None
-        guesses = list(last["guesses"].values()) if last else []
+        guesses = list(self.guesses.values())
         return {
             "round": self.round,
             "average": last["average"] if last else None,

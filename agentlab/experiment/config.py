@@ -34,6 +34,15 @@ class TrainSpec(_Strict):
     token_budget: int | None = None
 
 
+class SimulationSpec(_Strict):
+    """An environment the topologies play instead of a task: ``simulation: {env: govsim/fishery,
+    episodes: 5, options: {months: 12}}``; every seed runs ``episodes`` episodes, seeded from it."""
+
+    env: str
+    episodes: int = Field(1, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)  # al.envs.load's options
+
+
 class TopologySpec(_Strict):
     """A preset (``preset: star``) or a learner (``learner: gdesigner``), never both."""
 
@@ -90,7 +99,8 @@ class ExperimentConfig(RunSettings):
     and seed."""
 
     name: str  # the run folder, inside --root: relative, without `..`
-    task: dict[str, Any]  # {name: ..., and al.tasks.load's options}
+    task: dict[str, Any] | None = None  # {name: ..., and al.tasks.load's options}
+    simulation: SimulationSpec | None = None  # an environment instead of a task
     topologies: list[TopologySpec] = Field(min_length=1)
     model: ModelSpec = Field(default_factory=ModelSpec)
     models: dict[str, ModelSpec] = Field(default_factory=dict)  # more models, named, for topologies to pick
@@ -165,6 +175,14 @@ def _check_names(cfg: ExperimentConfig) -> list[str]:
     from agentlab.topologies.learning import LEARNERS
 
     problems = []
+    if (cfg.task is None) == (cfg.simulation is None):
+        return [
+            "give either `task:` (a benchmark: {name: ...}) or `simulation:` (an environment: "
+            f"{{env: ..., episodes: N}}), not {'both' if cfg.task else 'neither'}"
+        ]
+    if cfg.simulation is not None:
+        problems += _simulation_problems(cfg)
+        return problems
     task_name = cfg.task.get("name")
     if task_name is None:
         problems.append("task.name: missing (required)")
@@ -254,3 +272,38 @@ def _describe(error: ValidationError, source: str) -> str:
         else:
             lines.append(f"  {where}: {problem['msg']} (got {problem.get('input')!r})")
     return f"invalid experiment file {source}:\n" + "\n".join(lines)
+
+
+def _simulation_problems(cfg: ExperimentConfig) -> list[str]:
+    from agentlab import envs, topologies
+
+    sim = cfg.simulation
+    assert sim is not None
+    problems = []
+    try:
+        env = envs.load(sim.env, **sim.options)
+    except (TypeError, ValueError) as error:
+        return [f"simulation: {error}"]
+    needed = len(env.possible_agents)
+    for i, spec in enumerate(cfg.topologies):
+        where = f"topologies.{i}"
+        if spec.learner is not None or spec.preset is None:
+            problems.append(f"{where}: a simulation runs presets (`preset: debate`); learners train on tasks")
+            continue
+        if spec.preset not in topologies.names():
+            problems.append(
+                f"{where}.preset: unknown preset {spec.preset!r}"
+                f"{did_you_mean(str(spec.preset), topologies.names())}"
+            )
+            continue
+        try:
+            graph = topologies.graph(str(spec.preset), spec.n_agents, **spec.options)
+        except (TypeError, ValueError) as error:
+            problems.append(f"{where}: {error}")
+            continue
+        if len(graph.agents) < needed:
+            problems.append(
+                f"{where}: {sim.env} needs {needed} agents and this {spec.preset} has {len(graph.agents)}; "
+                f"set n_agents: {needed}"
+            )
+    return problems

@@ -208,6 +208,11 @@ class RunFolder:
 
     # ---- writing ----
 
+    @property
+    def writing(self) -> bool:
+        """Whether this process holds the folder open for writing."""
+        return self._lock is not None
+
     def open_for_writing(self) -> RunFolder:
         """Take this rank's lock (or raise ``FolderInUse`` naming the holder), check the format,
         repair torn lines and open the appenders. Use as a context manager."""

@@ -44,6 +44,11 @@ class UnitPlan:
 def plan(experiment: Experiment) -> list[UnitPlan]:
     """One row per run unit of ``experiment``, in the order it runs them."""
     cfg = experiment.config
+    if cfg.simulation is not None:
+        raise ValueError(
+            "--plan counts the calls of a task's runs; a simulation's depend on how its episodes go "
+            "(a collapsed lake ends one early): run it with `episodes: 1` to see one"
+        )
     rows = []
     for seed in cfg.seeds:
         task = experiment.task(seed)

@@ -45,8 +45,15 @@ class ExperimentResult:
     folder: Path
     runs: dict[tuple[str, int], Run]
     metrics: dict[str, Any] = field(default_factory=dict)
+    simulations: dict[tuple[str, int], Any] = field(
+        default_factory=dict
+    )  # an environment's, by (label, seed)
 
     def table(self) -> str:
+        if self.simulations:
+            return "\n\n".join(
+                f"{label}/seed{seed}\n{sim.table()}" for (label, seed), sim in self.simulations.items()
+            )
         return text_table(list(self.runs.values()))
 
     def __repr__(self) -> str:
@@ -111,6 +118,8 @@ class Experiment:
     def run(self, root: str | Path = "runs", progress: bool = True) -> ExperimentResult:
         """Run every topology for every seed, or resume where an earlier run of this file stopped."""
         cfg = self.config
+        if cfg.simulation is not None:
+            return self._simulate(Path(root), progress)
         rank, world, state = processes()
         folder = RunFolder(Path(root) / cfg.name, rank)
         if rank == 0:
@@ -200,6 +209,56 @@ class Experiment:
         }
         write_report(labelled, folder.path / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder.path, runs, metrics)
+
+    def _simulate(self, root: Path, progress: bool) -> ExperimentResult:
+        """Every topology plays the environment for every seed, into one run folder, resumably."""
+        from agentlab import envs, topologies
+        from agentlab.views.simulation import simulation_report
+
+        cfg = self.config
+        spec_sim = cfg.simulation
+        assert spec_sim is not None
+        folder = RunFolder(root / cfg.name)
+        folder.open_for_writing()
+        simulations = {}
+        try:
+            self._start(folder)
+            cache = CallCache() if cfg.cache else False
+            for seed in cfg.seeds:
+                loaded: dict[str | None, BaseChatModel] = {}
+                for spec in cfg.topologies:
+                    if spec.model not in loaded:
+                        loaded[spec.model] = build(
+                            cfg.models[spec.model] if spec.model else cfg.model, seed, None
+                        )
+                    team = topologies.load(
+                        str(spec.preset), n_agents=spec.n_agents, model=loaded[spec.model], roles=spec.roles,
+                        **spec.options,
+                    )  # fmt: skip
+                    team.name = spec.name
+                    if spec.agent_settings():
+                        team = team.with_agents(**spec.agent_settings())
+                    env = envs.load(spec_sim.env, **spec_sim.options)
+                    simulations[(spec.name, seed)] = team.simulate(
+                        env, spec_sim.episodes, seed, folder=folder, unit=spec.unit(seed), cache=cache,
+                        settings=cfg.run_settings(), progress=progress,
+                    )  # fmt: skip
+            metrics = {
+                f"{label}/seed{seed}": {
+                    "summary": {name: list(v) for name, v in sim.summary().items()},
+                    "calls": sim.calls,
+                    "cache_hits": sim.cache_hits,
+                    "tokens": sim.usage.total_tokens,
+                    "tokens_by_phase": {k: u.total_tokens for k, u in sim.by_phase.items()},
+                    "seconds": round(sim.wall_seconds, 3),
+                }
+                for (label, seed), sim in simulations.items()
+            }
+            folder.write("metrics.json", json.dumps(metrics, indent=2, default=str))
+            folder.write("report.html", simulation_report(simulations, title=cfg.name))
+        finally:
+            folder.close()
+        return ExperimentResult(folder.path, {}, metrics, simulations)
 
     def _team(
         self,

@@ -60,3 +60,39 @@ def simulation_explorer(sim: Simulation) -> Any:
     step.observe(render, names="value")
     render()
     return widgets.VBox([widgets.HBox([episode, step]), out])
+
+
+def simulation_report(simulations: dict[tuple[str, int], Simulation], title: str = "simulation") -> str:
+    """A self-contained page: each simulation's metrics with 95% intervals over episodes, its
+    tokens per phase, and every numeric state variable over steps for all of them together."""
+    from agentlab.views.charts import lines_svg
+
+    esc = html.escape
+    rows = []
+    for (label, seed), sim in simulations.items():
+        cells = "".join(
+            f"<td>{esc(name)}</td><td>{mean:.3f} [{lo:.3f}, {hi:.3f}]</td>"
+            for name, (mean, lo, hi) in sim.summary().items()
+        )
+        phases = ", ".join(f"{esc(k)} {u.total_tokens}" for k, u in sim.by_phase.items())
+        rows.append(
+            f"<tr><th>{esc(label)}/seed{seed}</th><td>{sim.episodes} episodes, {sim.calls} calls "
+            f"({sim.cache_hits} cached), tokens by phase: {phases}</td>{cells}</tr>"
+        )
+    first = next(iter(simulations.values()), None)
+    numeric = []
+    if first is not None and first.timeline and first.timeline[0]:
+        state = first.timeline[0][0]["state"]
+        numeric = [k for k, v in state.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    plots = "".join(
+        lines_svg(
+            {f"{label}/seed{seed}": sim.series(key) for (label, seed), sim in simulations.items()}, title=key
+        )
+        for key in numeric
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title></head>"
+        f"<body style='font-family:sans-serif'><h1>{esc(title)}</h1><table border='1' cellpadding='4'>"
+        f"{''.join(rows)}</table><h2>State over steps (mean, 95% band over episodes)</h2>{plots}"
+        "</body></html>"
+    )

@@ -205,3 +205,57 @@ def test_a_pettingzoo_parallel_env_is_played_in_text():
     assert sim.metrics[0]["steps"] == 3 and "return" in sim.summary()
     with pytest.raises(TypeError, match="takes a PettingZoo ParallelEnv"):
         al.envs.from_pettingzoo(object(), observe=str, act=lambda a, t: 0)
+
+
+def test_an_experiment_file_runs_a_simulation_into_its_run_folder_and_resumes(tmp_path):
+    from agentlab.experiment import Experiment
+
+    config = {
+        "name": "fish",
+        "simulation": {"env": "govsim/fishery", "episodes": 2, "options": {"months": 2}},
+        "model": {"kind": "scripted", "reply": "I catch 9 tonnes"},
+        "topologies": [
+            {"preset": "debate", "n_agents": 5},
+            {"preset": "random", "n_agents": 5, "options": {"p": 0.0}},
+        ],
+    }
+    first = Experiment.from_dict(config).run(tmp_path, progress=False)
+    folder = tmp_path / "fish"
+    assert {"records.jsonl", "states.jsonl", "metrics.json", "report.html"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert first.metrics["debate/seed0"]["summary"]["total_gain"][0] == 90.0
+    assert "<polyline" in (folder / "report.html").read_text()
+    records, states = read_jsonl(folder / "records.jsonl"), read_jsonl(folder / "states.jsonl")
+    assert len(records) == 2 * 2 * 2 * 20 and len(states) == 2 * 2 * 6
+    again = Experiment.from_dict(config).run(tmp_path, progress=False)  # all replayed: nothing new
+    assert len(read_jsonl(folder / "records.jsonl")) == len(records) and len(
+        read_jsonl(folder / "states.jsonl")
+    ) == len(states)
+    assert again.metrics["debate/seed0"]["summary"] == first.metrics["debate/seed0"]["summary"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"simulation": {"env": "govsim/fishry"}}, "did you mean 'govsim/fishery'"),
+        (
+            {"topologies": [{"preset": "debate", "n_agents": 3}]},
+            "needs 5 agents and this debate has 3; set n_agents: 5",
+        ),
+        ({"topologies": [{"learner": "gptswarm"}]}, "a simulation runs presets"),
+        ({"task": {"name": "arithmetic"}}, "give either `task:`"),
+        ({"simulation": {"env": "two-thirds", "options": {"agnets": 3}}}, "did you mean 'agents'"),
+    ],
+)
+def test_bad_simulation_files_are_named(change, message):
+    from agentlab.experiment import Experiment
+
+    config = {
+        "name": "fish",
+        "simulation": {"env": "govsim/fishery"},
+        "model": {"kind": "scripted", "reply": "1"},
+        "topologies": [{"preset": "debate", "n_agents": 5}],
+    } | change
+    with pytest.raises(ValueError, match=message):
+        Experiment.from_dict(config)

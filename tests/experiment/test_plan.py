@@ -27,9 +27,13 @@ def local_copy(name: str, folder: Path) -> Path:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_experiment_files_validate_and_plan_offline(path, tmp_path):
     data = load_file(path)
-    if "path" in data["task"]:
+    if "path" in data.get("task", {}):
         data["task"]["path"] = str(local_copy(data["task"]["name"], tmp_path / "data"))
     experiment = Experiment.from_dict(data, str(path))
+    if experiment.config.simulation is not None:  # an environment: its calls depend on how episodes go
+        with pytest.raises(ValueError, match="a simulation's depend on how its episodes go"):
+            plan(experiment)
+        return
     assert experiment.task(0).items
     rows = plan(experiment)
     assert [r.unit for r in rows] == [

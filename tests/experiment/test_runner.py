@@ -75,7 +75,7 @@ def test_bad_config_is_named_before_any_model_call(change, message):
 def test_a_missing_field_is_named():
     config = dict(CONFIG)
     del config["task"]
-    with pytest.raises(ValueError, match="task: missing"):
+    with pytest.raises(ValueError, match=r"give either `task:` .* or `simulation:` .*, not neither"):
         Experiment.from_dict(config)
 
 
