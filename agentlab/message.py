@@ -85,8 +85,10 @@ class Message:
     def to_dict(self) -> dict[str, Any]:
         """As ``dataclasses.asdict`` gives it, built directly: records of thousands of agents are
         written per step, and ``asdict``'s deep copy of every field dominated that."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["usage"] = asdict(self.usage)
+        data = {name: getattr(self, name) for name in _MESSAGE_FIELDS}
+        u = self.usage
+        data["usage"] = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens}
+        data["usage"]["cached_tokens"] = u.cached_tokens
         data["tool_calls"] = tuple(asdict(use) for use in self.tool_calls)
         return data
 
@@ -102,3 +104,6 @@ class Message:
             ToolUse(**{**use, "usage": Usage(**use.get("usage", {}))}) for use in data.get("tool_calls", ())
         )
         return cls(**data)
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))

@@ -206,8 +206,14 @@ def simulate(
 
     said: dict[tuple[str, int, str], str] = {}  # discussion turns of this invocation, by site
 
+    sites: dict[str, tuple[str, int]] = {}  # item id -> (phase, step)
+
     def count(message: Message) -> None:
-        phase, step = message.item_id.split("-", 2)[2], int(message.item_id.split("-")[1][1:])
+        site = sites.get(message.item_id)
+        if site is None:
+            _, step, phase = message.item_id.split("-", 2)
+            site = sites[message.item_id] = (phase, int(step[1:]))
+        phase, step = site
         by_agent[message.sender] += message.usage
         by_phase[phase] += message.usage
         by_step[step] += message.usage
