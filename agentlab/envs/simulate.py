@@ -12,7 +12,9 @@ simulation into the same folder again resumes it: recorded calls are replayed, t
 re-run from their seeds and the replayed actions, and nothing is called or written twice.
 
 Team agents play the environment's agents by position: the team's first agent is the
-environment's first, and so on.
+environment's first, and so on. An agent's ``memory`` covers the turns of one step (a discussion's
+turns); what happened to it in earlier steps reaches it through its observation, where each
+environment shows an agent its own history.
 """
 
 from __future__ import annotations
@@ -205,7 +207,7 @@ def simulate(
     by_step: dict[int, Usage] = defaultdict(Usage)
 
     said: dict[tuple[str, int, str], str] = {}  # discussion turns of this invocation, by site
-
+    talking: set[str] = set()  # the items that are discussions
     sites: dict[str, tuple[str, int]] = {}  # item id -> (phase, step)
 
     def count(message: Message) -> None:
@@ -229,7 +231,6 @@ def simulate(
 
     for message in prior.values():
         count(message)
-    talking: set[str] = set()
 
     try:
         while True:

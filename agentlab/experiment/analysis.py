@@ -59,6 +59,11 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
         yaml.safe_load((folder.path / "config.yaml").read_text()), str(folder.path)
     )
     cfg = experiment.config
+    if cfg.simulation is not None:
+        raise ValueError(
+            f"{folder.path} holds a simulation: its report.html and metrics.json are written by "
+            "`agentlab run`; run its file again to rebuild them (every call is replayed, none made)"
+        )
     by_unit = records_by_unit(folder)
     recorded = results_by_unit(folder)
     runs = {}
