@@ -159,3 +159,13 @@ class CallCache:
 
     def __repr__(self) -> str:
         return f"CallCache({self.path!r}, {len(self)} calls)"
+
+
+def call_cache(cache: bool | str | Path | CallCache | None) -> CallCache | None:
+    """What a ``cache=`` argument means: True the shared on-disk cache, False (or None) none, a
+    path another file, a ``CallCache`` itself."""
+    if cache is True:
+        return CallCache()
+    if cache is False or cache is None:
+        return None
+    return cache if isinstance(cache, CallCache) else CallCache(cache)

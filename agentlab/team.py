@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agentlab.agent import Agent, require_chat_model
-from agentlab.cache import CallCache
+from agentlab.cache import CallCache, call_cache
 from agentlab.engine import Engine
 from agentlab.graph import CommGraph, MajorityVote
 from agentlab.protocols import GraphDesigner
@@ -143,12 +143,7 @@ class Team:
         if not isinstance(task, Task):
             raise TypeError(f"team.run takes a Task (al.tasks.load(...)); got {type(task).__name__}")
         settings = _with(settings or RunSettings(), overrides)
-        if cache is True:
-            cache = CallCache()
-        elif cache is False:
-            cache = None
-        elif not isinstance(cache, CallCache):
-            cache = CallCache(cache)
+        cache = call_cache(cache)
         engine = Engine(
             self,
             task,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentlab.cache import CallCache
+from agentlab.cache import CallCache, call_cache
 from agentlab.engine import Engine
 from agentlab.envs.base import Phase, TextEnv
 from agentlab.experiment.folder import RunFolder
@@ -176,12 +176,7 @@ def simulate(
     to_env = dict(zip(names, env.possible_agents, strict=True))
     to_team = {v: k for k, v in to_env.items()}
     graph = team.graph if isinstance(team.graph, CommGraph) else None
-    if cache is True:
-        cache = CallCache()
-    elif cache is False:
-        cache = None
-    elif not isinstance(cache, CallCache):
-        cache = CallCache(cache)
+    cache = call_cache(cache)
     run_folder = folder if isinstance(folder, RunFolder) or folder is None else RunFolder(folder)
     opened = run_folder is not None and not run_folder.writing
     if keep_records is None:
