@@ -115,9 +115,7 @@ def _dense(
     sentence encoder)."""
     learner = cls.__new__(cls)
     GraphLearner.__init__(learner, agents, **options)
-    n = len(agents)
-    temporal = [(i, j) for i in range(n) for j in range(n)] if learner.rounds > 1 else []
-    return learner._comm([(i, j) for i in range(n) for j in range(i + 1, n)], temporal), learner.decider
+    return GraphLearner.dense_graph(learner), learner.decider
 
 
 def _cost(
@@ -132,6 +130,7 @@ def _cost(
 ) -> tuple[int, int]:
     """Calls and estimated tokens of one item on ``graph``."""
     calls = chars = 0
+    memory = Agent("memory", memory=spec.memory)  # which earlier turns a prompt carries
     for r in range(rounds):
         wired = graph.round(r)
         for agent in wired.speaking:
@@ -139,7 +138,7 @@ def _cost(
             heard = len(wired.spatial_predecessors(agent)) + (
                 len(wired.temporal_predecessors(agent)) if r else 0
             )
-            remembered = len(Agent(agent, memory=spec.memory).remembered(r))
+            remembered = len(memory.remembered(r))
             chars += prompt + heard * reply + remembered * (prompt + reply)
             calls += 1
     return calls, math.ceil(chars / CHARS_PER_TOKEN) + calls * max_new_tokens

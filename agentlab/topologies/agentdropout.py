@@ -193,7 +193,5 @@ class AgentDropout(GraphLearner, name="agentdropout"):
                         self.temporal_kept[r, i, :] = 0.0
 
     def start_graph(self) -> CommGraph:
-        """The dense graph dropout starts from: every forward edge, and every temporal one."""
-        n = len(self.agents)
-        temporal = [(i, j) for i in range(n) for j in range(n)] if self.rounds > 1 else []
-        return self._comm([(i, j) for i in range(n) for j in range(i + 1, n)], temporal)
+        """The dense graph dropout starts from."""
+        return self.dense_graph()

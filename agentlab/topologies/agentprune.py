@@ -134,10 +134,8 @@ class AgentPrune(GraphLearner, name="agentprune"):
             prune_lowest(self.temporal_logits, self.temporal_kept, self.settings.prune_rate)
 
     def start_graph(self) -> CommGraph:
-        """The dense graph the masks prune: every forward edge, and every temporal one when learned."""
-        n = len(self.agents)
-        temporal = [(i, j) for i in range(n) for j in range(n)] if self.rounds > 1 else []
-        return self._comm([(i, j) for i in range(n) for j in range(i + 1, n)], temporal)
+        """The dense graph the masks prune."""
+        return self.dense_graph()
 
     def decode_spatial(self, dist: EdgeDistribution) -> list[Pair]:
         """One-shot: the top (1 - sparsity) share of the spatial edges by mask score. Iterative:

@@ -79,6 +79,14 @@ def _reaches(adjacency: dict[int, set[int]], start: int, goal: int) -> bool:
     return False
 
 
+def bernoulli(probs: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """Independent draws with these probabilities (seeded from ``rng``), and their log-probability."""
+    draws = torch.rand(probs.shape, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
+    chosen = draws < probs.detach()
+    clamped = probs.clamp(1e-9, 1 - 1e-9)
+    return chosen, torch.where(chosen, clamped.log(), (1 - clamped).log()).sum()
+
+
 def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
     """Spatial edges are visited in a random order; an edge that would close a cycle, that has
     probability 0 (masked, pruned) or that touches a silent agent is skipped (it adds nothing to
@@ -107,11 +115,9 @@ def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
             terms.append(torch.log((1 - p).clamp_min(1e-9)))
     temporal = []
     if dist.temporal is not None:
-        t_draws = torch.rand(n, n, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
-        chosen = t_draws < dist.temporal.detach()
+        chosen, log_prob = bernoulli(dist.temporal, rng)
         temporal = [(i, j) for i in range(n) for j in range(n) if chosen[i, j]]
-        probs = dist.temporal.clamp(1e-9, 1 - 1e-9)
-        terms.append(torch.where(chosen, probs.log(), (1 - probs).log()).sum())
+        terms.append(log_prob)
     log_prob = torch.stack(terms).sum() if terms else torch.zeros(())
     return SampledGraph(sorted(spatial), temporal, log_prob, silent=dist.silent)
 
@@ -330,12 +336,9 @@ class GraphLearner(ABC):
         graph = sample_graph(dist, rng)
         if self.vote_logits is None:
             return graph
-        probs = torch.sigmoid(self.vote_logits)
-        draws = torch.rand(len(probs), generator=torch.Generator().manual_seed(rng.randrange(2**62)))
-        chosen = draws < probs.detach()
-        terms = torch.where(chosen, probs.clamp_min(1e-9).log(), (1 - probs).clamp_min(1e-9).log())
-        voters = tuple(i for i in range(len(probs)) if chosen[i])
-        return replace(graph, log_prob=graph.log_prob + terms.sum(), voters=voters)
+        chosen, log_prob = bernoulli(torch.sigmoid(self.vote_logits), rng)
+        voters = tuple(i for i in range(len(chosen)) if chosen[i])
+        return replace(graph, log_prob=graph.log_prob + log_prob, voters=voters)
 
     def comm(self, graph: SampledGraph) -> CommGraph:
         """The ``CommGraph`` a sampled or decoded graph runs as, its decision attached."""
@@ -440,6 +443,13 @@ class GraphLearner(ABC):
     def start_graph(self) -> CommGraph:
         """The graph learning starts from, drawn beside the learned one."""
         return self._comm([(i, j) for i in range(len(self.agents)) for j in range(i + 1, len(self.agents))])
+
+    def dense_graph(self) -> CommGraph:
+        """Every forward edge, and every temporal one when it runs several rounds: what AgentPrune
+        and AgentDropout prune, and what ``--plan`` counts for any learner before it trains."""
+        n = len(self.agents)
+        temporal = [(i, j) for i in range(n) for j in range(n)] if self.rounds > 1 else []
+        return self._comm([(i, j) for i in range(n) for j in range(i + 1, n)], temporal)
 
     def team(self, model: BaseChatModel | None = None, name: str | None = None) -> Team:
         """What runs at test time: the agents on the decoded graph."""
