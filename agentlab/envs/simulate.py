@@ -79,6 +79,18 @@ class Simulation:
         names = list(dict.fromkeys(k for m in self.metrics for k in m))
         return {name: mean_interval([m.get(name, float("nan")) for m in self.metrics]) for name in names}
 
+    def spread(self) -> dict[str, tuple[float, float]]:
+        """Each metric's mean and sample standard deviation over episodes (SwarmBench reports
+        mean and std over seeds; each episode has its own seed, ``seed + episode``)."""
+        import statistics
+
+        spread = {}
+        for name in dict.fromkeys(k for m in self.metrics for k in m):
+            values = [m[name] for m in self.metrics if name in m and m[name] == m[name]]
+            mean = statistics.fmean(values) if values else float("nan")
+            spread[name] = (mean, statistics.stdev(values) if len(values) > 1 else 0.0)
+        return spread
+
     def series(self, metric: str) -> list[tuple[float, float, float, float]]:
         """``metric`` of the state after each step: (step, mean, low, high) over the episodes."""
         steps = max((len(t) for t in self.timeline), default=0)
@@ -101,8 +113,9 @@ class Simulation:
     def table(self) -> str:
         lines = [f"{self.env}: {self.episodes} episodes, team {self.team}, {self.calls} calls "
                  f"({self.cache_hits} cached), {self.usage.total_tokens} tokens"]  # fmt: skip
+        spread = self.spread()
         for name, (mean, lo, hi) in self.summary().items():
-            lines.append(f"  {name:<16} {mean:10.3f}  [{lo:.3f}, {hi:.3f}]")
+            lines.append(f"  {name:<20} {mean:10.3f}  [{lo:.3f}, {hi:.3f}]  std {spread[name][1]:.3f}")
         return "\n".join(lines)
 
     def show(self) -> Any:

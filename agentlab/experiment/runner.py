@@ -246,6 +246,7 @@ class Experiment:
             metrics = {
                 f"{label}/seed{seed}": {
                     "summary": {name: list(v) for name, v in sim.summary().items()},
+                    "std": {name: std for name, (_, std) in sim.spread().items()},
                     "calls": sim.calls,
                     "cache_hits": sim.cache_hits,
                     "tokens": sim.usage.total_tokens,

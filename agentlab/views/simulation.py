@@ -14,6 +14,8 @@ from agentlab.views.explorer import message_html
 if TYPE_CHECKING:
     from agentlab.envs.simulate import Simulation
 
+MAX_FRAMES = 24  # pictures per episode in a report's state timeline
+
 
 def step_view(sim: Simulation, episode: int, step: int) -> dict[str, Any]:
     """What the explorer shows for one step of one episode."""
@@ -90,9 +92,30 @@ def simulation_report(simulations: dict[tuple[str, int], Simulation], title: str
         )
         for key in numeric
     )
+    timelines = "".join(
+        f"<h3>{esc(label)}/seed{seed}, episode 0</h3>{state_strip(sim)}"
+        for (label, seed), sim in simulations.items()
+    )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title></head>"
         f"<body style='font-family:sans-serif'><h1>{esc(title)}</h1><table border='1' cellpadding='4'>"
         f"{''.join(rows)}</table><h2>State over steps (mean, 95% band over episodes)</h2>{plots}"
-        "</body></html>"
+        f"<h2>State timeline (the environment's picture after each step)</h2>{timelines}</body></html>"
     )
+
+
+def state_strip(sim: Simulation, episode: int = 0, most: int = MAX_FRAMES) -> str:
+    """The environment's picture after each step of one episode, side by side; a long episode
+    shows ``most`` steps spread evenly over it, its last step included."""
+    rows = sim.timeline[episode] if episode < len(sim.timeline) else []
+    if not rows or sim.pictures is None:
+        return "<p>(no recorded states)</p>"
+    shown = range(len(rows))
+    if len(rows) > most:
+        shown = sorted({round(k * (len(rows) - 1) / (most - 1)) for k in range(most)})
+    frames = "".join(
+        f"<figure style='margin:0'>{sim.pictures(rows[k]['state'])}<figcaption>step {k} · "
+        f"{html.escape(rows[k]['phase'])}</figcaption></figure>"
+        for k in shown
+    )
+    return f"<div style='display:flex;gap:12px;overflow-x:auto'>{frames}</div>"

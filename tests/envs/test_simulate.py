@@ -225,7 +225,10 @@ def test_an_experiment_file_runs_a_simulation_into_its_run_folder_and_resumes(tm
         p.name for p in folder.iterdir()
     }
     assert first.metrics["debate/seed0"]["summary"]["total_gain"][0] == 90.0
-    assert "<polyline" in (folder / "report.html").read_text()
+    report = (folder / "report.html").read_text()
+    assert "<polyline" in report and first.metrics["debate/seed0"]["std"]["total_gain"] == 0.0
+    timeline = report.split("State timeline")[1]  # each run's lake after each of its 6 steps
+    assert timeline.count("<figure") == 2 * 6 and "step 5 · reflection" in timeline
     records, states = read_jsonl(folder / "records.jsonl"), read_jsonl(folder / "states.jsonl")
     assert len(records) == 2 * 2 * 2 * 20 and len(states) == 2 * 2 * 6
     again = Experiment.from_dict(config).run(tmp_path, progress=False)  # all replayed: nothing new
