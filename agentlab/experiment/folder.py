@@ -97,6 +97,11 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(staging, path)
 
 
+# rows are plain JSON (no cycles to look for): a reused encoder without the check is a sixth
+# faster, which counts at thousands of records a step
+_ROW_ENCODER = json.JSONEncoder(check_circular=False)
+
+
 class _Appender:
     """Appends JSON lines and flushes each one, so a killed process loses at most the line it was writing."""
 
@@ -106,7 +111,7 @@ class _Appender:
 
     def __call__(self, row: dict[str, Any]) -> None:
         try:
-            self._file.write((json.dumps(row) + "\n").encode())
+            self._file.write((_ROW_ENCODER.encode(row) + "\n").encode())
             self._file.flush()
         except OSError as error:
             raise _full(error, self.path) from error
