@@ -1,5 +1,5 @@
-"""Models: the embedded default, local transformers models, pools of OpenAI-compatible servers, and a
-scripted fake for tests.
+"""Models: the embedded default, local transformers models, pools of OpenAI-compatible servers, vLLM
+in this process, and a scripted fake for tests.
 
 Any langchain-core ``BaseChatModel`` works as an agent's model as it is. Experiment files name a
 backend by ``kind:``; a new backend is one function registered with ``@al.models.backend(name)``.
@@ -14,6 +14,7 @@ from agentlab.models.embedded import default
 from agentlab.models.local_chat import LocalChatModel
 from agentlab.models.scripted import ScriptedChatModel
 from agentlab.models.server_pool import OpenAIPoolChatModel, ServerPoolError, ServerUsage
+from agentlab.models.vllm_engine import VLLMChatModel
 
 
 def local(name_or_path: str, **kwargs: Any) -> LocalChatModel:
@@ -40,6 +41,14 @@ def openai_pool(servers: str | list[str], model: str | None = None, **kwargs: An
     )
 
 
+def vllm(model: str, **kwargs: Any) -> VLLMChatModel:
+    """vLLM's offline engine in this process, prefix caching on: ``al.models.vllm("Qwen/Qwen2.5-7B-Instruct",
+    engine_args={"gpu_memory_utilization": 0.8})``. Keyword arguments are ``VLLMChatModel``'s:
+    ``max_new_tokens``, ``temperature``, ``top_p``, ``seed``, ``engine_args`` (for ``vllm.LLM``).
+    The engine is built on the first call."""
+    return VLLMChatModel(model=model, **kwargs)
+
+
 __all__ = [
     "BACKENDS",
     "LocalChatModel",
@@ -48,9 +57,11 @@ __all__ = [
     "ScriptedChatModel",
     "ServerPoolError",
     "ServerUsage",
+    "VLLMChatModel",
     "backend",
     "build",
     "default",
     "local",
     "openai_pool",
+    "vllm",
 ]

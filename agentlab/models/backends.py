@@ -30,8 +30,8 @@ class ModelSpec(BaseModel):
     kind: str = "default"  # a registered backend: default (embedded), local, openai, scripted, class, ...
     # any langchain-core chat model: its import path and constructor arguments (kind becomes "class")
     class_: str | None = Field(None, alias="class")
-    args: dict[str, Any] = Field(default_factory=dict)
-    path: str | None = None  # local: a folder or hub id
+    args: dict[str, Any] = Field(default_factory=dict)  # class: its constructor's; vllm: vllm.LLM's
+    path: str | None = None  # local, vllm: a folder or hub id
     # openai: OpenAI-compatible servers (vLLM, SGLang, llama.cpp's server, a hosted API), base URLs
     # ending in /v1; giving servers makes the kind openai
     servers: list[str] = Field(default_factory=list)
@@ -82,8 +82,8 @@ class ModelSpec(BaseModel):
     @model_validator(mode="after")
     def _chat_class(self) -> ModelSpec:
         if self.class_ is None:
-            if self.args:
-                raise ValueError("args: only a model given by `class:` takes args")
+            if self.args and self.kind != "vllm":
+                raise ValueError("args: only a model given by `class:` (or kind vllm) takes args")
             return self
         from agentlab.models.chat_class import argument_problems, chat_model_class
 

@@ -126,6 +126,15 @@ class BatchingChatModel(BaseChatModel):
         )
 
 
+def call_arguments(model_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A call's tools and tool_choice; any other call argument is an error, not ignored."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "ls_structured_output_format"}  # tracing only
+    unknown = sorted(set(kwargs) - {"tools", "tool_choice"})
+    if unknown:
+        raise TypeError(f"{model_name}: unknown call argument(s) {unknown}")
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def bound_tools(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The tools and tool choice ``bind_tools`` put into a call's keyword arguments."""
     return {k: kwargs[k] for k in ("tools", "tool_choice") if kwargs.get(k) is not None}

@@ -20,7 +20,7 @@ from pydantic import Field, PrivateAttr
 from agentlab import _hub
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
-from agentlab.models.batching import BatchingChatModel
+from agentlab.models.batching import BatchingChatModel, call_arguments
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.prefix_cache import PrefixCache
 
@@ -166,7 +166,7 @@ class LocalChatModel(BatchingChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tools = _tool_arguments(self.model_name, kwargs)
+        tools = call_arguments(self.model_name, kwargs)
         return ChatResult(
             generations=[ChatGeneration(message=self.generate_many([messages], stop, **tools)[0])]
         )
@@ -218,7 +218,7 @@ class LocalChatModel(BatchingChatModel):
             copy_of = [distinct.setdefault(tuple(ids), len(distinct)) for ids in encoded]
             once = self._generate_each([list(ids) for ids in distinct], stop)
             replies = [once[j].model_copy() for j in copy_of]
-        return [_with_tool_calls(r) for r in replies] if tools else replies
+        return [tool_calls.with_calls(r) for r in replies] if tools else replies
 
     def _generate_each(self, encoded: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         if self.uses_continuous_batching(stop):
@@ -365,7 +365,7 @@ class LocalChatModel(BatchingChatModel):
         (``_TokenQueue``); the text is decoded as it grows, and text that may begin a stop string
         is held back until it cannot. The usage (exact, from the generated ids) rides on the last
         chunk."""
-        tools = _tool_arguments(self.model_name, kwargs)
+        tools = call_arguments(self.model_name, kwargs)
         if tools:  # a call is only known whole: the reply comes as one chunk, its calls parsed
             reply = self.generate_many([messages], stop, **tools)[0]
             yield ChatGenerationChunk(message=_as_chunk(reply))
@@ -418,22 +418,6 @@ class LocalChatModel(BatchingChatModel):
             chunk_position="last",
         )  # fmt: skip
         yield ChatGenerationChunk(message=last)
-
-
-def _tool_arguments(model_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The call's tools and tool_choice; any other call argument is an error, not ignored."""
-    kwargs = {k: v for k, v in kwargs.items() if k != "ls_structured_output_format"}  # tracing only
-    unknown = sorted(set(kwargs) - {"tools", "tool_choice"})
-    if unknown:
-        raise TypeError(f"{model_name}: unknown call argument(s) {unknown}")
-    return {k: v for k, v in kwargs.items() if v is not None}
-
-
-def _with_tool_calls(reply: AIMessage) -> AIMessage:
-    text, calls, invalid = tool_calls.read_calls(reply.text)
-    if not calls and not invalid:
-        return reply
-    return reply.model_copy(update={"content": text, "tool_calls": calls, "invalid_tool_calls": invalid})
 
 
 def _as_chunk(reply: AIMessage) -> AIMessageChunk:

@@ -115,6 +115,14 @@ def read_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
     return rest, calls, invalid
 
 
+def with_calls(reply: AIMessage) -> AIMessage:
+    """The reply with the tool calls in its text read out into ``tool_calls``."""
+    text, calls, invalid = read_calls(reply.text)
+    if not calls and not invalid:
+        return reply
+    return reply.model_copy(update={"content": text, "tool_calls": calls, "invalid_tool_calls": invalid})
+
+
 def call_chunks(message: AIMessage) -> list[ToolCallChunk]:
     """A reply's tool calls as the chunks a stream carries them in (arguments as JSON text)."""
     return [

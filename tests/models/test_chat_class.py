@@ -41,7 +41,7 @@ def test_a_file_runs_any_chat_model_class_and_resumes_it(tmp_path):
         ),
         ({"class": FAKE, "args": {"responses": ["x"]}, "max_new_tokens": 8}, "takes its settings in `args:`"),
         ({"class": FAKE, "kind": "scripted"}, "give either kind .* or class, not both"),
-        ({"kind": "scripted", "args": {"x": 1}}, "only a model given by `class:` takes args"),
+        ({"kind": "scripted", "args": {"x": 1}}, "only a model given by `class:`"),
     ],
 )
 def test_a_bad_class_model_is_named_before_any_call(model, message):
