@@ -10,7 +10,13 @@ MAX_NEW_TOKENS new tokens per call.
       once, identical greedy calls of a batch decoded once (call cache off);
   (c0) the engine with the model's prefix cache off;
   flat: transformers' generate_batch on the flat list of the same calls, all known up front
-        (an upper reference no multi-agent run can reach, as later calls wait on earlier ones).
+        (an upper reference no multi-agent run can reach, as later calls wait on earlier ones);
+  vllm: the engine on ``kind: vllm`` (vLLM's offline engine in this process, prefix caching on;
+        with --shape, vLLM's own random weights of the same architecture, every call made to
+        exactly --max-new-tokens tokens). Needs vLLM; where it is missing the arm says so.
+
+``--a-items K`` times arm (a) on the first K items only and scales its time to all of them (one call
+at a time is linear in the calls), so a GPU check fits in minutes.
 
 Arms run in the order --arms gives; name one twice (--arms c,a,c) to see how much the machine
 drifted meanwhile. It prints items/s, generated tokens/s, each arm's ratio to (a) and to the flat
@@ -69,7 +75,9 @@ def build_model(args: argparse.Namespace) -> LocalChatModel:
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config).to(device=device, dtype=dtype)
     model.generation_config.eos_token_id = []  # random weights: every call makes exactly max_new_tokens
-    tokenizer = AutoTokenizer.from_pretrained(converted_path())  # any chat tokenizer; ids fit the vocab
+    # any chat tokenizer whose ids fit the vocabulary: the embedded model's, or a copy of it carried
+    # to a machine without the embedded package (benchmarks/gpu_check.sh)
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or converted_path())
     return LocalChatModel.from_components(model, tokenizer, model_name=f"random-{args.shape}", **settings)
 
 
@@ -119,8 +127,10 @@ def main() -> None:
     parser.add_argument(
         "--arms",
         default="c,c0,b,a,flat",
-        help="arms to time, in this order: c (engine), c0 (engine, no prefix cache), b, a, flat",
+        help="arms to time, in this order: c (engine), c0 (engine, no prefix cache), b, a, flat, vllm",
     )
+    parser.add_argument("--a-items", type=int, help="time arm (a) on this many items and scale it")
+    parser.add_argument("--tokenizer", help="a tokenizer folder for --shape (default: the embedded model's)")
     args = parser.parse_args()
     arms = args.arms.split(",")
 
@@ -173,11 +183,22 @@ def main() -> None:
         )
 
     def one_by_one() -> int:
+        some = replace(task, items=task.items[: args.a_items]) if args.a_items else task
         return generated(
             star(OneByOne(respond=str, inner=plain)).run(
-                task, rounds=args.rounds, cache=False, progress=False
+                some, rounds=args.rounds, cache=False, progress=False
             )
         )
+
+    def on_vllm() -> int:
+        vllm_model = _vllm_model(llm, args)
+        if vllm_model is None:
+            return 0
+        vllm_model.invoke("Warm up: 1 + 1?")  # builds the engine (CUDA graphs and all) before timing
+        started = time.perf_counter()
+        run = star(vllm_model).run(task, rounds=args.rounds, cache=False, progress=False)
+        timings["vllm"] = time.perf_counter() - started
+        return generated(run)
 
     def flat() -> int:  # the flat list is the engine's calls
         prompts = [_prompt_ids(llm, m.prompt) for m in runs["c"].records]
@@ -195,7 +216,9 @@ def main() -> None:
         "b": ("(b) per layer", per_layer),
         "a": ("(a) one by one", one_by_one),
         "flat": ("flat generate_batch", flat),
+        "vllm": ("vllm (kind: vllm)", on_vllm),
     }
+    timings: dict[str, float] = {}  # an arm's own timing, where it must leave its set-up out
     unknown = [arm for arm in arms if arm not in measures]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(measures)}")
@@ -207,7 +230,16 @@ def main() -> None:
         name = name if name not in rows else f"{name}, again"
         started = time.perf_counter()
         tokens = measure()
-        rows[name] = (time.perf_counter() - started, tokens)
+        seconds = timings.pop(arm, time.perf_counter() - started)
+        if arm == "a" and args.a_items and args.a_items < args.items:
+            seconds *= args.items / args.a_items  # scaled: one call at a time is linear in the calls
+            tokens = round(tokens * args.items / args.a_items)
+            name += "*"
+            print(f"* timed on {args.a_items} of the {args.items} items and scaled to all of them")
+        if arm == "vllm" and not tokens:
+            print("vllm: not installed here (pip install vllm); arm left out")
+            continue
+        rows[name] = (seconds, tokens)
 
     engine_run = runs.get("c")
     if engine_run is not None:
@@ -217,7 +249,7 @@ def main() -> None:
             f"prompt tokens: {prompt_tokens:,}; (c) read {prompt_tokens - served:,} of them, "
             f"the prefix cache served {served:,} ({served / max(prompt_tokens, 1):.0%})\n"
         )
-    base = rows.get("(a) one by one", (None, 0))[0]
+    base = next((v[0] for k, v in rows.items() if k.startswith("(a) one by one")), None)
     flat = rows.get("flat generate_batch", (None, 0))[0]
     head = ("arm", "seconds", "items/s", "tokens/s", "x (a)", "x flat", "x roofline")
     print(f"{head[0]:<22} {head[1]:>8} {head[2]:>8} {head[3]:>9} {head[4]:>6} {head[5]:>7} {head[6]:>10}")
@@ -228,6 +260,30 @@ def main() -> None:
             f"{name:<22} {seconds:>8.1f} {args.items / seconds:>8.2f} {tokens / seconds:>9.1f} {vs_a:>6} "
             f"{vs_flat:>7} {tokens / seconds / roofline:>10.2f}"
         )
+
+
+def _vllm_model(llm: LocalChatModel, args: argparse.Namespace) -> Any:
+    """The same model on vLLM: the embedded model's folder, or (with --shape) its config and
+    tokenizer with vLLM's random weights; None without vLLM."""
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("vllm") is None:
+        return None
+    engine_args: dict[str, Any] = {"gpu_memory_utilization": 0.4, "max_model_len": 4096}
+    if args.shape is None:
+        from agentlab.models.embedded import converted_path
+
+        folder = str(converted_path())
+    else:
+        folder = tempfile.mkdtemp(prefix="agentlab-vllm-")
+        llm.hf_model.config.save_pretrained(folder)
+        llm.tokenizer.save_pretrained(folder)
+        engine_args |= {"load_format": "dummy", "dtype": "bfloat16"}
+    return al.models.vllm(
+        folder, max_new_tokens=args.max_new_tokens, engine_args=engine_args,
+        sampling_args={"ignore_eos": True} if args.shape else {},
+    )  # fmt: skip
 
 
 def _empty_prefix_cache(llm: LocalChatModel) -> None:
