@@ -8,6 +8,7 @@ is about half the prompt tokens and more than half the decoding steps thrown awa
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from agentlab.models.cpu_threads import ThreadTuner
 from agentlab.models.prefix_cache import PrefixCache
 
 
@@ -175,6 +177,7 @@ def greedy_dropping_finished(
     max_new_tokens: int,
     prefix_cache: PrefixCache | None = None,
     seconds: float | None = None,
+    threads: ThreadTuner | None = None,
 ) -> tuple[list[list[int]], list[int]]:
     """Greedy decoding of a batch of prompts that drops each row from the batch once it ends.
 
@@ -183,6 +186,7 @@ def greedy_dropping_finished(
     be alone: same positions, padding masked out, argmax of its own logits. Returns each prompt's
     new tokens and how many of its prompt tokens the prefix cache served. With ``seconds``, decoding
     stops once that much time has passed (the rows still going end as if at their length limit).
+    With ``threads``, each decode step runs at the thread count it chooses by timing.
     """
     deadline = None if seconds is None else time.perf_counter() + seconds
     cache, mask, rows, next_position, logits, reused = prefill(
@@ -207,13 +211,22 @@ def greedy_dropping_finished(
             cache.batch_select_indices(keep)
             rows, tokens, mask, next_position = rows[keep], tokens[keep], mask[keep], next_position[keep]
         mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-        out = model(
-            input_ids=tokens[:, None],
-            attention_mask=mask,
-            position_ids=next_position[:, None],
-            past_key_values=cache,
-            use_cache=True,
-        )
-        logits = out.logits[:, -1]
+        decode = functools.partial(_decode_step, model, tokens, mask, next_position, cache)
+        logits = decode() if threads is None else threads.step(decode)
         next_position = next_position + 1
+    if threads is not None:
+        threads.end_batch()
     return generated, reused
+
+
+def _decode_step(
+    model: Any, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any
+) -> torch.Tensor:
+    out = model(
+        input_ids=tokens[:, None],
+        attention_mask=mask,
+        position_ids=positions[:, None],
+        past_key_values=cache,
+        use_cache=True,
+    )
+    return out.logits[:, -1]

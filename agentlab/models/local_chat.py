@@ -21,6 +21,7 @@ from agentlab import _hub
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.batching import BatchingChatModel, call_arguments
+from agentlab.models.cpu_threads import ThreadTuner
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.prefix_cache import PrefixCache
 
@@ -62,11 +63,16 @@ class LocalChatModel(BatchingChatModel):
     # transformers' paged cache (which shares whole pages) on the continuous one.
     prefix_block_tokens: int = 32
     prefix_cache_mib: int = 512  # memory for the padded path's prefix cache; 0 turns it off
+    # torch's CPU threads while generating: "auto" times decode steps and keeps the faster of the
+    # count in use and half or double it (a busy machine stalls wide OpenMP teams: cpu_threads.py);
+    # a number pins it. Not part of the cache key: the count does not change what is generated.
+    threads: int | Literal["auto"] = "auto"
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _prefix_cache: PrefixCache | None = PrivateAttr(default=None)
     _full_attention_only: bool = PrivateAttr(default=False)
+    _threads: ThreadTuner | None = PrivateAttr(default=None)
 
     @classmethod
     def from_pretrained(
@@ -110,6 +116,8 @@ class LocalChatModel(BatchingChatModel):
         model.eval()
         self._model, self._tokenizer = model, tokenizer
         self._full_attention_only = full_attention_only(model)
+        if model.device.type == "cpu":
+            self._threads = ThreadTuner(fixed=None if self.threads == "auto" else self.threads)
         if self.prefix_cache_mib > 0 and self._full_attention_only:
             self._prefix_cache = PrefixCache(self.prefix_block_tokens, self.prefix_cache_mib * 2**20)
 
@@ -221,6 +229,10 @@ class LocalChatModel(BatchingChatModel):
         return [tool_calls.with_calls(r) for r in replies] if tools else replies
 
     def _generate_each(self, encoded: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
+        with self._threads.session() if self._threads else contextlib.nullcontext():
+            return self._generate_sorted(encoded, stop)
+
+    def _generate_sorted(self, encoded: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         if self.uses_continuous_batching(stop):
             return self._generate_continuous(encoded)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -240,7 +252,7 @@ class LocalChatModel(BatchingChatModel):
             new_tokens, reused = self._generate_with_transformers(batch, stop), [0] * len(prompts)
         else:
             new_tokens, reused = greedy_dropping_finished(
-                model, prompts, eos, self.max_new_tokens, self._prefix_cache, seconds=self.timeout
+                model, prompts, eos, self.max_new_tokens, self._prefix_cache, self.timeout, self._threads
             )
         latency = time.perf_counter() - started
         return [

@@ -397,3 +397,16 @@ def test_identical_greedy_calls_are_decoded_once(llm, parts, monkeypatch):
     )
     sampler.batch(twice)
     assert rows == [4]  # samples are drawn for every call
+
+
+def test_the_thread_count_changes_nothing_that_is_generated(parts):
+    model, tok = parts
+    auto = al.models.LocalChatModel.from_components(model, tok, model_name="tiny-llama", max_new_tokens=8)
+    one = al.models.LocalChatModel.from_components(
+        model, tok, model_name="tiny-llama", max_new_tokens=8, threads=1
+    )
+    before = torch.get_num_threads()
+    assert [m.content for m in auto.batch(CONVERSATIONS)] == [m.content for m in one.batch(CONVERSATIONS)]
+    assert torch.get_num_threads() == before  # the caller's own count is left as it was
+    with pytest.raises(ValueError, match="threads=999: use 1 to"):
+        al.models.LocalChatModel.from_components(model, tok, model_name="tiny-llama", threads=999)
