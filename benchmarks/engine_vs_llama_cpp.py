@@ -46,6 +46,8 @@ class LlamaCppSlots:
         import llama_cpp as ll
 
         self.ll = ll
+        self._quiet = ll.llama_log_callback(lambda level, text, data: None)  # kept: C holds it
+        ll.llama_log_set(self._quiet, ctypes.c_void_p(0))
         ll.llama_backend_init()
         model_params = ll.llama_model_default_params()
         self.model = ll.llama_model_load_from_file(path.encode(), model_params)

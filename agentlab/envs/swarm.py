@@ -39,7 +39,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from agentlab.envs.base import Observations, Phase, StepResult, TextEnv, invalid
 
@@ -102,7 +102,6 @@ def entropy(values: Iterable[str]) -> float:
 class SwarmGrid(TextEnv):
     """What the grid tasks share: walls, agents, views, messages, moves and the behaviour metrics."""
 
-    task: ClassVar[str] = ""
     paper = "SwarmBench (Ruan et al., 2025)"
 
     def __init__(
@@ -331,7 +330,6 @@ class SwarmGrid(TextEnv):
 class Pursuit(SwarmGrid, name="swarmbench/pursuit"):
     """``al.envs.load("swarmbench/pursuit", agents=10, rounds=100)``."""
 
-    task = "pursuit"
     DANGER_RADIUS = 4
 
     def _build(self, rng: random.Random) -> None:
@@ -403,8 +401,6 @@ class Pursuit(SwarmGrid, name="swarmbench/pursuit"):
 
 class Foraging(SwarmGrid, name="swarmbench/foraging"):
     """``al.envs.load("swarmbench/foraging", agents=10, rounds=100)``."""
-
-    task = "foraging"
 
     def _build(self, rng: random.Random) -> None:
         h, w = self.height, self.width

@@ -9,6 +9,7 @@ is about half the prompt tokens and more than half the decoding steps thrown awa
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -118,9 +119,9 @@ def _read(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **_with_cache(model, cache),
         )
         if prefix_cache is not None:
             _store(prefix_cache, cache, [prompts[r] for r in rows], [starts[r] for r in rows], past, width)
@@ -226,7 +227,20 @@ def _decode_step(
         input_ids=tokens[:, None],
         attention_mask=mask,
         position_ids=positions[:, None],
-        past_key_values=cache,
         use_cache=True,
+        **_with_cache(model, cache),
     )
     return out.logits[:, -1]
+
+
+def _with_cache(model: Any, cache: Any) -> dict[str, Any]:
+    """The KV cache as the model's forward names it: ``cache`` from transformers 5.2x on (which
+    warns on the older ``past_key_values``), ``past_key_values`` before."""
+    if type(model) not in _CACHE_KEYWORD:
+        _CACHE_KEYWORD[type(model)] = (
+            "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        )
+    return {_CACHE_KEYWORD[type(model)]: cache}
+
+
+_CACHE_KEYWORD: dict[type, str] = {}
