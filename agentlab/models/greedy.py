@@ -179,6 +179,7 @@ def greedy_dropping_finished(
     prefix_cache: PrefixCache | None = None,
     seconds: float | None = None,
     threads: ThreadTuner | None = None,
+    prompt_lookup_num_tokens: int = 0,
 ) -> tuple[list[list[int]], list[int]]:
     """Greedy decoding of a batch of prompts that drops each row from the batch once it ends.
 
@@ -188,31 +189,67 @@ def greedy_dropping_finished(
     new tokens and how many of its prompt tokens the prefix cache served. With ``seconds``, decoding
     stops once that much time has passed (the rows still going end as if at their length limit).
     With ``threads``, each decode step runs at the thread count it chooses by timing.
+
+    With ``prompt_lookup_num_tokens`` k > 0, each step also feeds each row up to k draft tokens:
+    what followed the last place its latest n-gram occurred in its prompt and reply (prompt lookup
+    decoding, Saxena 2023; transformers' ``prompt_lookup_num_tokens``, vLLM's ``ngram`` method).
+    One forward scores them all; a row keeps the drafts its own argmax agrees with, plus the argmax
+    after the last agreeing one, so the tokens are greedy decoding's and a step yields 1 to k + 1
+    of them. Multi-agent replies quote what they were told, so drafts are often right; the keys and
+    values of rejected drafts stay in the cache, masked out.
     """
     deadline = None if seconds is None else time.perf_counter() + seconds
     cache, mask, rows, next_position, logits, reused = prefill(
         model, prompts, prefix_cache, spare=min(max_new_tokens, 64)
     )
     generated: list[list[int]] = [[] for _ in range(len(rows))]
-    for step in range(max_new_tokens):
-        tokens = logits.argmax(-1)
-        live = []
-        for k, (row, token) in enumerate(zip(rows.tolist(), tokens.tolist(), strict=True)):
-            generated[row].append(token)
-            if token not in eos:
+    logits = logits[:, None]  # (rows, fed tokens, vocab)
+    drafts: list[list[int]] = [[] for _ in range(len(rows))]
+    drafter = _Drafter(prompt_lookup_num_tokens, len(rows))
+    while True:
+        choice = logits.argmax(-1).tolist()
+        live, accepted, last = [], [], []
+        for k, row in enumerate(rows.tolist()):
+            agree = 0
+            while agree < len(drafts[k]) and choice[k][agree] == drafts[k][agree]:
+                agree += 1
+            drafter.taken(row, len(drafts[k]), agree)
+            ended = False
+            for token in choice[k][: agree + 1]:
+                generated[row].append(token)
+                if token in eos or len(generated[row]) == max_new_tokens:
+                    ended = True
+                    break
+            if not ended:
                 live.append(k)
-        if (
-            not live
-            or step + 1 == max_new_tokens
-            or (deadline is not None and time.perf_counter() > deadline)
-        ):
+                accepted.append(agree)
+                last.append(generated[row][-1])
+        if not live or (deadline is not None and time.perf_counter() > deadline):
             break
+        width = logits.shape[1]
+        if width > 1:  # the drafts past the agreeing ones never happened: hide them
+            taken = torch.tensor(accepted, device=mask.device)[:, None]
+            mask = mask[live] if len(live) < len(rows) else mask
+            mask[:, -(width - 1) :] = (torch.arange(width - 1, device=mask.device) < taken).long()
+            advance = taken[:, 0] + 1
+        else:
+            advance = torch.ones(len(live), dtype=torch.long, device=mask.device)
+            mask = mask[live] if len(live) < len(rows) else mask
         if len(live) < len(rows):
             keep = torch.tensor(live, device=mask.device)
             cache.batch_select_indices(keep)
-            rows, tokens, mask, next_position = rows[keep], tokens[keep], mask[keep], next_position[keep]
-        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-        decode = functools.partial(_decode_step, model, tokens, mask, next_position, cache)
+            rows, next_position = rows[keep], next_position[keep]
+        next_position = next_position + advance - 1  # the position of the token fed next
+        drafts = [
+            drafter.propose(r, prompts[r] + generated[r], max_new_tokens - len(generated[r]) - 1)
+            for r in rows.tolist()
+        ]
+        fed = torch.tensor(
+            [[t, *d] + [0] * (max(map(len, drafts)) - len(d)) for t, d in zip(last, drafts, strict=True)]
+        )
+        new_columns = torch.tensor([[1] * (1 + len(d)) + [0] * (fed.shape[1] - 1 - len(d)) for d in drafts])
+        mask = torch.cat([mask, new_columns.to(mask)], dim=1)
+        decode = functools.partial(_decode_step, model, fed.to(mask.device), mask, next_position, cache)
         logits = decode() if threads is None else threads.step(decode)
         next_position = next_position + 1
     if threads is not None:
@@ -220,17 +257,63 @@ def greedy_dropping_finished(
     return generated, reused
 
 
+class _Drafter:
+    """How many draft tokens each row proposes, from how many it had taken: on a CPU a forward is
+    compute-bound at a few dozen tokens, so rejected drafts cost nearly what real tokens do. A row
+    whose drafts all agreed may propose one more (up to ``most``); one whose drafts all failed
+    proposes none for 1, 2, 4, ... 32 steps (the wait doubling while they keep failing)."""
+
+    LONGEST_WAIT = 32
+
+    def __init__(self, most: int, rows: int) -> None:
+        self.most = most
+        self.allow, self.misses, self.wait = [most] * rows, [0] * rows, [0] * rows
+
+    def propose(self, row: int, ids: list[int], room: int) -> list[int]:
+        if self.wait[row] > 0:
+            self.wait[row] -= 1
+            return []
+        return _prompt_lookup(ids, min(self.allow[row], room))
+
+    def taken(self, row: int, proposed: int, agreed: int) -> None:
+        if not proposed:
+            return
+        if agreed == 0:
+            self.misses[row] = min(self.LONGEST_WAIT, 2 * self.misses[row] or 1)
+            self.wait[row] = self.misses[row]
+            self.allow[row] = max(1, self.allow[row] // 2)
+            return
+        self.misses[row] = 0
+        self.allow[row] = min(self.most, self.allow[row] + 1) if agreed == proposed else agreed
+
+
+def _prompt_lookup(ids: list[int], most: int, longest: int = 3, shortest: int = 2) -> list[int]:
+    """Up to ``most`` tokens that followed the latest earlier occurrence of ``ids``' last n-gram
+    (the longest n from ``longest`` down to ``shortest`` that occurs)."""
+    if most <= 0:
+        return []
+    for n in range(longest, shortest - 1, -1):
+        if len(ids) <= n:
+            continue
+        tail = ids[-n:]
+        for start in range(len(ids) - n - 1, -1, -1):
+            if ids[start : start + n] == tail:
+                return ids[start + n : start + n + most]
+    return []
+
+
 def _decode_step(
     model: Any, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any
 ) -> torch.Tensor:
+    """Feeds each row's tokens (rows, n) at its positions on; returns their logits (rows, n, vocab)."""
     out = model(
-        input_ids=tokens[:, None],
+        input_ids=tokens,
         attention_mask=mask,
-        position_ids=positions[:, None],
+        position_ids=positions[:, None] + torch.arange(tokens.shape[1], device=tokens.device),
         use_cache=True,
         **_with_cache(model, cache),
     )
-    return out.logits[:, -1]
+    return out.logits
 
 
 def _with_cache(model: Any, cache: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from agentlab import _hub
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.batching import BatchingChatModel, call_arguments
+from agentlab.models.cpu_linear import pack_linear_layers
 from agentlab.models.cpu_threads import ThreadTuner
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.prefix_cache import PrefixCache
@@ -67,6 +68,12 @@ class LocalChatModel(BatchingChatModel):
     # count in use and half or double it (a busy machine stalls wide OpenMP teams: cpu_threads.py);
     # a number pins it. Not part of the cache key: the count does not change what is generated.
     threads: int | Literal["auto"] = "auto"
+    # float32 on a CPU: linear layers through oneDNN with weights packed once (cpu_linear.py), at
+    # the cost of a second copy of them; False keeps nn.Linear
+    pack_weights: bool = True
+    # greedy: feed up to this many draft tokens per step, looked up in the row's own prompt and reply
+    # (prompt lookup decoding, greedy.py); the tokens stay greedy decoding's. 0 turns it off.
+    prompt_lookup_num_tokens: int = Field(4, ge=0)
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -118,6 +125,8 @@ class LocalChatModel(BatchingChatModel):
         self._full_attention_only = full_attention_only(model)
         if model.device.type == "cpu":
             self._threads = ThreadTuner(fixed=None if self.threads == "auto" else self.threads)
+            if self.pack_weights:
+                pack_linear_layers(model)
         if self.prefix_cache_mib > 0 and self._full_attention_only:
             self._prefix_cache = PrefixCache(self.prefix_block_tokens, self.prefix_cache_mib * 2**20)
 
@@ -252,7 +261,14 @@ class LocalChatModel(BatchingChatModel):
             new_tokens, reused = self._generate_with_transformers(batch, stop), [0] * len(prompts)
         else:
             new_tokens, reused = greedy_dropping_finished(
-                model, prompts, eos, self.max_new_tokens, self._prefix_cache, self.timeout, self._threads
+                model,
+                prompts,
+                eos,
+                self.max_new_tokens,
+                self._prefix_cache,
+                self.timeout,
+                self._threads,
+                self.prompt_lookup_num_tokens,
             )
         latency = time.perf_counter() - started
         return [

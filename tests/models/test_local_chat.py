@@ -113,10 +113,12 @@ def test_missing_embedded_package_names_the_install_command(monkeypatch):
 SHARED = "Ana has 12 apples. " * 6
 
 
+@pytest.mark.parametrize("lookup", [0, 4])
 @pytest.mark.parametrize("block_tokens", [None, 4, 7])
-def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts, block_tokens):
-    """Prompts read in length buckets, shared prefixes read once, rows leaving when they end: each
-    row still decodes exactly as transformers' generate decodes that prompt on its own."""
+def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts, block_tokens, lookup):
+    """Prompts read in length buckets, shared prefixes read once, rows leaving when they end, draft
+    tokens from prompt lookup: each row still decodes exactly as transformers' generate decodes
+    that prompt on its own."""
     model, tok = parts
     llm = al.models.LocalChatModel.from_components(model, tok, model_name="tiny", max_new_tokens=12)
     conversations = [
@@ -146,8 +148,12 @@ def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts, block_toke
             )[0, len(p) :].tolist()
             for p in prompts
         ]
-        got, reused = greedy_dropping_finished(model, prompts, eos, 12, cache)
-        again, reused_again = greedy_dropping_finished(model, prompts, eos, 12, cache)  # all cached now
+        got, reused = greedy_dropping_finished(
+            model, prompts, eos, 12, cache, prompt_lookup_num_tokens=lookup
+        )
+        again, reused_again = greedy_dropping_finished(  # all cached now
+            model, prompts, eos, 12, cache, prompt_lookup_num_tokens=lookup
+        )
     finally:
         model.generation_config.eos_token_id = old
     for row_expected, row_got in zip(expected, got, strict=True):
@@ -163,12 +169,20 @@ def test_greedy_decoding_matches_generate_on_each_prompt_alone(parts, block_toke
         assert reused_again == [(len(p) - 1) // block_tokens * block_tokens for p in prompts]
 
 
-def test_greedy_decoding_past_the_spare_columns_matches_generate(parts):
+@pytest.mark.parametrize("lookup", [0, 4])
+def test_greedy_decoding_past_the_spare_columns_matches_generate(parts, lookup, monkeypatch):
     """Replies longer than the cache's spare columns (64) make it grow mid-decode; rows still
-    decode as each prompt alone."""
+    decode as each prompt alone. With prompt lookup, drafts are taken: fewer forwards than tokens."""
+    from agentlab.models import greedy
+
     model, tok = parts
     prompts = [tok(f"Count: {'1 ' * n}", add_special_tokens=False)["input_ids"] for n in (3, 20, 41)]
-    got, _ = greedy_dropping_finished(model, prompts, {tok.eos_token_id}, 90)
+    forwards = []
+    step = greedy._decode_step
+    monkeypatch.setattr(greedy, "_decode_step", lambda *a: forwards.append(1) or step(*a))
+    got, _ = greedy_dropping_finished(model, prompts, {tok.eos_token_id}, 90, prompt_lookup_num_tokens=lookup)
+    longest = max(len(row) for row in got)
+    assert len(forwards) == longest - 1 if lookup == 0 else len(forwards) < 0.75 * longest
     for prompt, row in zip(prompts, got, strict=True):
         alone = model.generate(
             torch.tensor([prompt]), max_new_tokens=90, do_sample=False, pad_token_id=tok.pad_token_id
