@@ -14,6 +14,9 @@ K processes spinning on the CPU beside them (a loaded machine), and prints how f
 
     pip install llama-cpp-python      # optional: compiles llama.cpp, 15-30 minutes on 2 cores
     python benchmarks/engine_vs_llama_cpp.py --pairs 3 --busy 1
+    python benchmarks/engine_vs_llama_cpp.py --pairs 1 --busy 1 --engine-threads 2   # no thread tuning
+
+``--engine-threads``, ``--lookup`` and ``--no-pack`` turn the engine's CPU measures off one by one.
 
 Both arms read the same token ids (the GGUF's own vocabulary, through the engine's tokenizer and
 chat template) and report completion tokens by count of generated ids up to and with the end token.
@@ -154,9 +157,19 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp's threads")
     parser.add_argument("--busy", type=int, default=0, help="then again with this many spinning processes")
+    parser.add_argument("--engine-threads", default="auto", help="the engine: auto or a count")
+    parser.add_argument("--busy-only", action="store_true", help="only the busy pairs")
+    parser.add_argument("--lookup", type=int, default=4, help="the engine's prompt_lookup_num_tokens")
+    parser.add_argument("--no-pack", action="store_true", help="the engine keeps nn.Linear")
     args = parser.parse_args()
 
-    llm = al.models.default(max_new_tokens=args.max_new_tokens)
+    threads = args.engine_threads if args.engine_threads == "auto" else int(args.engine_threads)
+    llm = al.models.default(
+        max_new_tokens=args.max_new_tokens,
+        threads=threads,
+        prompt_lookup_num_tokens=args.lookup,
+        pack_weights=not args.no_pack,
+    )
     llm.invoke("Warm up: 1 + 1?")
     slots = LlamaCppSlots(str(gguf_file()), args.slots, 2048, args.threads)
     llama = LlamaCppArm(respond=str, engine=slots, reference=llm, max_new=args.max_new_tokens)
@@ -198,7 +211,7 @@ def main() -> None:
         )
         return rates
 
-    quiet = pairs("quiet")
+    quiet = None if args.busy_only else pairs("quiet")
     if args.busy:
         hogs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(args.busy)]
         for h in hogs:
@@ -208,7 +221,7 @@ def main() -> None:
         finally:
             for h in hogs:
                 h.terminate()
-        for name in quiet:
+        for name in quiet or {}:
             fell = statistics.median(quiet[name]) / statistics.median(busy[name])
             print(f"{name}: busy is {fell:.2f}x slower than quiet")
 

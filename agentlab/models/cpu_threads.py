@@ -6,9 +6,10 @@ every operation of every layer then waits a scheduler time slice for it. Measure
 batch of 8, a compiler and a second torch process running beside it): 3.0 s per decode step with
 2 threads against 0.8 s with 1; on a quiet machine 2 threads are the faster. No fixed count is right
 for both, and the load changes during a run, so ``ThreadTuner`` times decode steps at the count it
-uses and, now and then, one step at half or double that count (consecutive decode steps of one
-batch cost nearly the same), and keeps whichever was faster. A probe that loses is tried again
-later, less and less often, so a quiet machine pays about one slower step in a hundred.
+uses and, now and then, one step at half or double that count, compares it with the last step of
+the same size (rows and tokens fed) at the count in use, and keeps whichever was faster. A probe
+that loses is tried again later, less and less often, so a quiet machine pays about one slower
+step in a hundred.
 """
 
 from __future__ import annotations
@@ -60,8 +61,7 @@ class ThreadTuner:
         self.wait = FIRST_PROBE
         self._until_probe = FIRST_PROBE
         self._down = True  # the next probe halves (else doubles) the count
-        self._before: float | None = None  # the last step at the count in use
-        self._probe: tuple[int, float] | None = None  # a probe waiting for the step after it
+        self._timed: dict[object, float] = {}  # the last step of each size at the count in use
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -73,8 +73,9 @@ class ThreadTuner:
         finally:
             torch.set_num_threads(outer)
 
-    def step(self, run: Callable[[], T]) -> T:
-        """Runs one decode step at the count in use, or as a probe at another count."""
+    def step(self, run: Callable[[], T], size: object = None) -> T:
+        """Runs one decode step at the count in use, or as a probe at another count. Steps of
+        different ``size`` (say, the shape of what is fed) are not compared."""
         if self.fixed is not None or self.most == 1:
             return run()
         probe = self._next_probe()
@@ -83,11 +84,11 @@ class ThreadTuner:
             torch.set_num_threads(count)
         started = self.clock()
         result = run()
-        self._record(count, self.clock() - started, probe is not None)
+        self._record(count, self.clock() - started, probe is not None, size)
         return result
 
     def _next_probe(self) -> int | None:
-        if self._probe is not None or self._before is None:
+        if not self._timed:
             return None
         self._until_probe -= 1
         if self._until_probe > 0:
@@ -99,23 +100,20 @@ class ThreadTuner:
                 return other
         return None
 
-    def _record(self, count: int, seconds: float, probing: bool) -> None:
-        if probing:
-            self._probe = (count, seconds)
+    def _record(self, count: int, seconds: float, probing: bool, size: object) -> None:
+        if not probing:
+            self._timed[size] = seconds
             return
-        if self._probe is not None and self._before is not None:
-            other, took = self._probe
-            self._probe = None
-            if took <= WIN * (self._before + seconds) / 2:
-                self.threads, self.wait = other, FIRST_PROBE
-                torch.set_num_threads(other)
-                self._before = None  # timings at the old count say nothing of the new one
-                self._until_probe = self.wait
-                return
+        known = self._timed.get(size)
+        if known is None:  # no step of this size timed at the count in use: probe again soon
+            self._until_probe = 2
+        elif seconds <= WIN * known:
+            self.threads, self.wait, self._until_probe = count, FIRST_PROBE, FIRST_PROBE
+            self._timed = {}  # timings at the old count say nothing of the new one
+        else:
             self.wait = min(LONGEST_WAIT, self.wait * 2)
             self._until_probe = self.wait
-        self._before = seconds
 
     def end_batch(self) -> None:
         """A new batch's steps cost differently: compare probes only within one batch."""
-        self._before, self._probe = None, None
+        self._timed = {}

@@ -250,7 +250,7 @@ def greedy_dropping_finished(
         new_columns = torch.tensor([[1] * (1 + len(d)) + [0] * (fed.shape[1] - 1 - len(d)) for d in drafts])
         mask = torch.cat([mask, new_columns.to(mask)], dim=1)
         decode = functools.partial(_decode_step, model, fed.to(mask.device), mask, next_position, cache)
-        logits = decode() if threads is None else threads.step(decode)
+        logits = decode() if threads is None else threads.step(decode, tuple(fed.shape))
         next_position = next_position + 1
     if threads is not None:
         threads.end_batch()

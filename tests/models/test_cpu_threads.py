@@ -80,3 +80,20 @@ def test_a_fixed_count_is_kept_and_the_callers_count_restored():
 def test_a_count_beyond_the_cores_is_refused_with_the_range():
     with pytest.raises(ValueError, match=r"threads=9: use 1 to 2 .*'auto'"):
         ThreadTuner(most=2, fixed=9)
+
+
+def test_steps_of_different_sizes_are_not_compared():
+    """Prompt lookup feeds rows different numbers of tokens step by step: a cheap small step at the
+    wrong count must not look like a win over a dear large one."""
+    cost = {("small", 1): 0.10, ("small", 2): 0.06, ("large", 1): 0.50, ("large", 2): 0.30}
+    now = [0.0]
+    tuner = ThreadTuner(most=2, clock=lambda: now[0])
+    sizes = ["large", "large", "small"] * 200
+    with tuner.session():
+        for size in sizes:
+
+            def run(size=size):
+                now[0] += cost[(size, torch.get_num_threads())]
+
+            tuner.step(run, size)
+    assert tuner.threads == 2  # quiet: 2 threads win at every size
