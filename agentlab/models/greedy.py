@@ -226,20 +226,15 @@ def greedy_dropping_finished(
                 last.append(generated[row][-1])
         if not live or (deadline is not None and time.perf_counter() > deadline):
             break
-        width = logits.shape[1]
-        if width > 1:  # the drafts past the agreeing ones never happened: hide them
-            taken = torch.tensor(accepted, device=mask.device)[:, None]
-            mask = mask[live] if len(live) < len(rows) else mask
-            mask[:, -(width - 1) :] = (torch.arange(width - 1, device=mask.device) < taken).long()
-            advance = taken[:, 0] + 1
-        else:
-            advance = torch.ones(len(live), dtype=torch.long, device=mask.device)
-            mask = mask[live] if len(live) < len(rows) else mask
+        taken = torch.tensor(accepted, device=mask.device)
         if len(live) < len(rows):
             keep = torch.tensor(live, device=mask.device)
             cache.batch_select_indices(keep)
-            rows, next_position = rows[keep], next_position[keep]
-        next_position = next_position + advance - 1  # the position of the token fed next
+            rows, next_position, mask = rows[keep], next_position[keep], mask[keep]
+        width = logits.shape[1]
+        if width > 1:  # the drafts past the agreeing ones never happened: hide them
+            mask[:, -(width - 1) :] = (torch.arange(width - 1, device=mask.device) < taken[:, None]).long()
+        next_position = next_position + taken  # the position of the token fed next
         drafts = [
             drafter.propose(r, prompts[r] + generated[r], max_new_tokens - len(generated[r]) - 1)
             for r in rows.tolist()
