@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 FIRST_PROBE = 8  # decode steps before the first probe
 LONGEST_WAIT = 128  # at most this many steps between probes
-WIN = 0.9  # a probe must take at most this share of its neighbours' time to be adopted
+WIN = 0.9  # a probe must take at most this share of the last same-size step's time to be adopted
 
 
 def available_cores() -> int:

@@ -236,7 +236,7 @@ def greedy_dropping_finished(
             mask[:, -(width - 1) :] = (torch.arange(width - 1, device=mask.device) < taken[:, None]).long()
         next_position = next_position + taken  # the position of the token fed next
         drafts = [
-            drafter.propose(r, prompts[r] + generated[r], max_new_tokens - len(generated[r]) - 1)
+            drafter.propose(r, prompts[r], generated[r], max_new_tokens - len(generated[r]) - 1)
             for r in rows.tolist()
         ]
         fed = torch.tensor(
@@ -264,11 +264,12 @@ class _Drafter:
         self.most = most
         self.allow, self.misses, self.wait = [most] * rows, [0] * rows, [0] * rows
 
-    def propose(self, row: int, ids: list[int], room: int) -> list[int]:
+    def propose(self, row: int, prompt: list[int], reply: list[int], room: int) -> list[int]:
         if self.wait[row] > 0:
             self.wait[row] -= 1
             return []
-        return _prompt_lookup(ids, min(self.allow[row], room))
+        most = min(self.allow[row], room)
+        return _prompt_lookup(prompt + reply, most) if most > 0 else []
 
     def taken(self, row: int, proposed: int, agreed: int) -> None:
         if not proposed:
