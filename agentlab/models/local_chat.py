@@ -21,6 +21,7 @@ from agentlab import _hub
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.batching import BatchingChatModel, call_arguments
+from agentlab.models.cpu_attention import use_grouped_attention, use_plain_sdpa
 from agentlab.models.cpu_linear import pack_linear_layers
 from agentlab.models.cpu_threads import ThreadTuner
 from agentlab.models.greedy import greedy_dropping_finished
@@ -127,6 +128,7 @@ class LocalChatModel(BatchingChatModel):
             self._threads = ThreadTuner(fixed=None if self.threads == "auto" else self.threads)
             if self.pack_weights:
                 pack_linear_layers(model)
+            use_grouped_attention(model)
         if self.prefix_cache_mib > 0 and self._full_attention_only:
             self._prefix_cache = PrefixCache(self.prefix_block_tokens, self.prefix_cache_mib * 2**20)
 
@@ -279,6 +281,7 @@ class LocalChatModel(BatchingChatModel):
     def _generate_continuous(self, prompts: list[list[int]]) -> list[AIMessage]:
         """All prompts at once through transformers' ``generate_batch`` (greedy)."""
         model, eos = self._model, self.eos_tokens()
+        use_plain_sdpa(model)
         started = time.perf_counter()
         outputs = model.generate_batch(
             inputs=prompts,
@@ -533,6 +536,7 @@ class GenerationStream:
     def __init__(self, llm: LocalChatModel) -> None:
         self.llm = llm
         self.eos = llm.eos_tokens()
+        use_plain_sdpa(llm.hf_model)
         self.manager = llm.hf_model.init_continuous_batching(
             generation_config=llm.greedy_generation_config(),
             continuous_batching_config=llm.continuous_batching_config(),
