@@ -9,7 +9,10 @@ for both, and the load changes during a run, so ``ThreadTuner`` times decode ste
 uses and, now and then, one step at half or double that count, compares it with the last step of
 the same size (rows and tokens fed) at the count in use, and keeps whichever was faster. A probe
 that loses is tried again later, less and less often, so a quiet machine pays about one slower
-step in a hundred.
+step in a hundred. A step at the count in use that takes much longer than the last one of its size
+(``SLOWED``) means the load changed: the next step probes at once, whatever the wait had grown to.
+Without that rule, a machine that turned busy after a quiet hour kept 2 threads for up to
+``LONGEST_WAIT`` steps: the first busy run of the embedded star trace took 79 s, the next ones 39 s.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ T = TypeVar("T")
 FIRST_PROBE = 8  # decode steps before the first probe
 LONGEST_WAIT = 128  # at most this many steps between probes
 WIN = 0.9  # a probe must take at most this share of the last same-size step's time to be adopted
+SLOWED = 1.5  # a step this many times slower than the last of its size ends the wait for a probe
 
 
 def available_cores() -> int:
@@ -102,6 +106,9 @@ class ThreadTuner:
 
     def _record(self, count: int, seconds: float, probing: bool, size: object) -> None:
         if not probing:
+            known = self._timed.get(size)
+            if known is not None and seconds > SLOWED * known:
+                self.wait, self._until_probe = FIRST_PROBE, 1
             self._timed[size] = seconds
             return
         known = self._timed.get(size)

@@ -97,3 +97,20 @@ def test_steps_of_different_sizes_are_not_compared():
 
             tuner.step(run, size)
     assert tuner.threads == 2  # quiet: 2 threads win at every size
+
+
+def test_a_machine_that_turns_busy_after_a_quiet_stretch_is_noticed_at_once():
+    """After a long quiet stretch the probes have backed off to the longest wait; a step that
+    suddenly costs far more starts a probe on the next step instead of up to LONGEST_WAIT later."""
+    machine = Machine({1: 0.08, 2: 0.05})
+    tuner = ThreadTuner(most=2, clock=machine.clock)
+    with tuner.session():
+        for _ in range(1000):
+            tuner.step(machine.step)
+        assert tuner.wait == LONGEST_WAIT
+        machine.cost = {1: 0.8, 2: 3.0}
+        machine.counts.clear()
+        for _ in range(10):
+            tuner.step(machine.step)
+    assert tuner.threads == 1
+    assert machine.counts[:3] == [2, 1, 1]  # one slow step, the probe, then the smaller team
