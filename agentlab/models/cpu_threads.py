@@ -11,7 +11,7 @@ the same size (rows and tokens fed) at the count in use, and keeps whichever was
 that loses is tried again later, less and less often, so a quiet machine pays about one slower
 step in a hundred. A step at the count in use that takes much longer than the last one of its size
 (``SLOWED``) means the load changed: the next step probes at once, whatever the wait had grown to.
-Without that rule, a machine that turned busy after a quiet hour kept 2 threads for up to
+Without that rule, a machine that turned busy after a long quiet stretch kept 2 threads for up to
 ``LONGEST_WAIT`` steps: the first busy run of the embedded star trace took 79 s, the next ones 39 s.
 """
 
