@@ -105,13 +105,12 @@ class ThreadTuner:
         return None
 
     def _record(self, count: int, seconds: float, probing: bool, size: object) -> None:
+        known = self._timed.get(size)  # the last step of this size at the count in use
         if not probing:
-            known = self._timed.get(size)
             if known is not None and seconds > SLOWED * known:
                 self.wait, self._until_probe = FIRST_PROBE, 1
             self._timed[size] = seconds
             return
-        known = self._timed.get(size)
         if known is None:  # no step of this size timed at the count in use: probe again soon
             self._until_probe = 2
         elif seconds <= WIN * known:
