@@ -9,6 +9,7 @@ from transformers import DynamicCache
 import agentlab as al
 from agentlab.models.cpu_attention import GROUPED_SDPA, use_grouped_attention, use_plain_sdpa
 from agentlab.models.greedy import _with_cache
+from tests.models.reference import generate_reply
 from tests.models.tiny_model import tiny_llama, tiny_tokenizer
 
 PROMPTS = ["Ana has 12 apples.", "What other agents said: the answer is 42. Check the work."]
@@ -71,8 +72,4 @@ def test_the_cpu_engine_attends_grouped_and_still_decodes_as_the_reference():
     conversations = [[HumanMessage(p)] for p in PROMPTS] + [[HumanMessage(PROMPTS[0] * 5)]]
     replies = llm.batch(conversations)
     for conversation, reply in zip(conversations, replies, strict=True):
-        ids = tok(llm._template(conversation), add_special_tokens=False, return_tensors="pt")["input_ids"]
-        with torch.inference_mode():
-            out = reference.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
-        expected = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
-        assert reply.content == expected
+        assert reply.content == generate_reply(llm, reference, conversation, 12)

@@ -74,9 +74,10 @@ def test_the_engine_decodes_the_embedded_model_as_its_reference_does(llm):
     """Packed weights, grouped attention, drafted tokens and the prefix cache all on: each reply is
     what transformers' generate gives on an untouched float32 copy (plain nn.Linear, sdpa with
     repeat_kv), one prompt at a time."""
-    import torch
     from langchain_core.messages import HumanMessage
     from transformers import AutoModelForCausalLM
+
+    from tests.models.reference import generate_reply
 
     reference = AutoModelForCausalLM.from_pretrained(embedded.converted_path(), dtype="float32").eval()
     assert reference.config._attn_implementation == "sdpa"
@@ -84,9 +85,5 @@ def test_the_engine_decodes_the_embedded_model_as_its_reference_does(llm):
     conversations = [[HumanMessage(item.question)] for item in task.items]
     conversations.append([HumanMessage(f"Agent0 said: {task.items[0].question} Check it.")])
     replies = llm.batch(conversations)
-    tok = llm.tokenizer
     for conversation, reply in zip(conversations, replies, strict=True):
-        ids = tok(llm._template(conversation), add_special_tokens=False, return_tensors="pt")["input_ids"]
-        with torch.inference_mode():
-            out = reference.generate(ids, max_new_tokens=48, do_sample=False, pad_token_id=tok.pad_token_id)
-        assert reply.content == tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+        assert reply.content == generate_reply(llm, reference, conversation, 48)
