@@ -1,5 +1,6 @@
 """What the sandbox costs per program: a HumanEval-sized program (its canonical solution and tests)
-under the namespaces (bubblewrap + seccomp) and under the in-process guard alone.
+under the namespaces (bubblewrap + seccomp) and under the in-process guard alone, and what scoring
+a HumanEval problem costs (the completion served from the sandbox, the tests calling it from here).
 
     python benchmarks/sandbox_overhead.py --programs 40
 """
@@ -9,9 +10,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 from agentlab.sandbox import Limits, run_untrusted
-from agentlab.tasks.humaneval import problems
+from agentlab.tasks.humaneval import passes_tests, problems
+
+
+def _row(label: str, jobs: list[Callable[[], bool]]) -> None:
+    seconds, passed = [], 0
+    for job in jobs:
+        started = time.perf_counter()
+        passed += job()
+        seconds.append(time.perf_counter() - started)
+    p90 = statistics.quantiles(seconds, n=10)[-1] if len(seconds) > 1 else seconds[0]
+    print(
+        f"{label:<34} {len(jobs):>8} {passed:>6} {1000 * statistics.median(seconds):>9.1f} "
+        f"{1000 * p90:>7.1f} {sum(seconds):>7.2f}"
+    )
 
 
 def main() -> None:
@@ -23,20 +38,20 @@ def main() -> None:
         f"{p['prompt']}{p['canonical_solution']}\n\n{p['test']}\n\ncheck({p['entry_point']})\n"
         for p in chosen
     ]
-    print(f"{'isolation':<20} {'programs':>8} {'passed':>6} {'median ms':>9} {'p90 ms':>7} {'total s':>7}")
+    print(f"{'what':<34} {'programs':>8} {'passed':>6} {'median ms':>9} {'p90 ms':>7} {'total s':>7}")
     for isolation in ("namespaces", "guard"):
         limits = Limits(isolation=isolation)
-        seconds, passed = [], 0
-        for program in programs:
-            started = time.perf_counter()
-            passed += run_untrusted(program, limits).passed
-            seconds.append(time.perf_counter() - started)
-        p90 = statistics.quantiles(seconds, n=10)[-1] if len(seconds) > 1 else seconds[0]
         label = run_untrusted("pass", limits).isolation
-        print(
-            f"{label:<20} {len(programs):>8} {passed:>6} {1000 * statistics.median(seconds):>9.1f} "
-            f"{1000 * p90:>7.1f} {sum(seconds):>7.2f}"
-        )
+        _row(f"program, {label}", [lambda p=p: run_untrusted(p, limits).passed for p in programs])
+    references = [{"test": p["test"], "entry_point": p["entry_point"], "prompt": p["prompt"]} for p in chosen]
+    _row(
+        "HumanEval scorer (tests outside)",
+        [
+            lambda p=p, r=r: passes_tests(p["prompt"] + p["canonical_solution"], r) == 1.0
+            for p, r in zip(chosen, references, strict=True)
+        ],
+    )
+    print(f"bounds: {run_untrusted('pass').bounds}")
 
 
 if __name__ == "__main__":

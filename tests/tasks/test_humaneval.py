@@ -100,7 +100,9 @@ def test_each_result_records_the_isolation_that_scored_it(canonical):
     run = al.Team([al.Agent("coder")], model=model).run(task, cache=False, progress=False)
     (result,) = run.results
     assert result.score == 1.0
-    assert result.scoring == {"isolation": "namespaces+seccomp", "outcome": "passed"}
+    assert result.scoring.keys() == {"isolation", "outcome", "bounds"}
+    assert result.scoring["isolation"] == "namespaces+seccomp" and result.scoring["outcome"] == "passed"
+    assert result.scoring["bounds"].startswith(("cgroup v", "rlimits only"))
 
 
 def test_pass_at_k_is_unbiased_and_reads_several_runs():
