@@ -31,7 +31,21 @@ def _local_rows(path: Path, split: str) -> tuple[list[dict[str, Any]], str]:
     fmt = _FORMATS.get(path.suffix)
     if fmt is None:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(_FORMATS)}")
-    return list(load_dataset(fmt, data_files=str(path), split="train")), str(path)
+    if not path.read_bytes().strip():
+        raise ValueError(f"{path} is empty: the {split} split needs one row per item")
+    try:
+        rows = list(load_dataset(fmt, data_files=str(path), split="train"))
+    except Exception as error:  # datasets wraps the parser's error (pyarrow's, pandas') in its own
+        if "corresponds to no data" in str(error):  # a header and nothing under it
+            raise ValueError(f"{path} holds no rows: the {split} split needs one row per item") from None
+        cause = error.__cause__ or error
+        raise ValueError(
+            f"{path}: cannot read it as {path.suffix.lstrip('.')} ({type(cause).__name__}: {cause}); "
+            + ("a .jsonl file holds one JSON object per line" if fmt == "json" else f"is it {fmt}?")
+        ) from error
+    if not rows:
+        raise ValueError(f"{path} holds no rows: the {split} split needs one row per item")
+    return rows, str(path)
 
 
 def _hub_rows(card: dict[str, Any], split: str) -> tuple[list[dict[str, Any]], str]:

@@ -118,6 +118,26 @@ def test_a_malformed_file_names_the_file_row_and_field(tmp_path):
         al.tasks.load("gsm8k", path=path)
 
 
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("test.jsonl", "", r"test\.jsonl is empty: the test split needs one row per item"),
+        ("test.jsonl", "\n\n", r"test\.jsonl is empty"),
+        ("test.csv", "question,answer\n", r"test\.csv holds no rows"),
+        (
+            "test.jsonl",
+            "question: what is 2+2?\n",
+            r"test\.jsonl: cannot read it as jsonl \(ArrowInvalid: JSON parse error.*one JSON object per",
+        ),
+    ],
+)
+def test_an_empty_or_unreadable_local_file_is_named(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        al.tasks.load("gsm8k", path=path)
+
+
 def test_an_unreachable_hub_says_how_to_load_a_local_copy(monkeypatch, tmp_path):
     # offline mode, as on a machine without network, minus the minutes of retries (the libraries read
     # these flags at import, so they are patched where they live)
