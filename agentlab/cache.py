@@ -1,9 +1,8 @@
 """A call cache on disk: the same model, messages and generation settings never run twice.
 
 The engine asks this cache before it calls a model. langchain's global cache (``set_llm_cache``)
-is asked only on this cache's misses, and only by models whose calls go through langchain's
-``generate`` (``ScriptedChatModel``, third-party models; ``LocalChatModel``'s batched decoding does
-not): this one wins.
+is asked only on this cache's misses, by the model's ``batch`` and ``invoke`` (agentlab's models
+and third-party ones alike): this one wins.
 """
 
 from __future__ import annotations

@@ -7,8 +7,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import CallbackManager
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
@@ -25,7 +28,8 @@ class BatchingChatModel(BaseChatModel):
     a thread per request. ``_generate_all`` may give an exception in place of a reply that failed;
     if it raises, each conversation is retried alone so that only the failing ones carry the error.
     Callbacks in the batch's config see each call start and end (with its usage), as they would
-    one by one.
+    one by one. langchain's cache (the model's ``cache=``, else ``set_llm_cache``) is asked for
+    each conversation first and keeps each new reply, as ``invoke`` does.
 
     The standard parameters (``max_tokens``, ``timeout``, ``stop``, ``streaming``, ``max_retries``,
     ``api_key``) are fields; any other keyword is an error rather than silently dropped.
@@ -69,15 +73,24 @@ class BatchingChatModel(BaseChatModel):
         stop = kwargs.get("stop", self.stop) or None
         runs = self._start_runs(conversations, configs, stop)
         tools = bound_tools(kwargs)
+        cached = _LangchainCache.of(self, stop, tools)
+        replies: list[Any] = [cached.lookup(c) if cached else None for c in conversations]
+        missed = [i for i, reply in enumerate(replies) if reply is None]
         try:
-            replies = _isolating_errors(
-                lambda cs: self._generate_all(cs, stop, **tools), conversations, return_exceptions
-            )
+            fresh = _isolating_errors(
+                lambda cs: self._generate_all(cs, stop, **tools),
+                [conversations[i] for i in missed],
+                return_exceptions,
+            ) if missed else []  # fmt: skip
         except Exception as error:  # raised whole: every call's run ends with it
             for run in runs:
                 if run is not None:
                     run.on_llm_error(error)
             raise
+        for i, reply in zip(missed, fresh, strict=True):
+            replies[i] = reply
+            if cached and not isinstance(reply, BaseException):
+                cached.keep(conversations[i], reply)
         for run, reply in zip(runs, replies, strict=True):
             if run is None:
                 continue
@@ -124,6 +137,42 @@ class BatchingChatModel(BaseChatModel):
         return await asyncio.to_thread(
             self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs
         )
+
+
+class _LangchainCache:
+    """langchain's cache as ``BaseChatModel._generate_with_cache`` uses it: the same keys (the
+    messages without ids, serialised; the model's settings with the call's stop and tools), so
+    ``invoke`` and ``batch`` share entries."""
+
+    def __init__(self, model: BaseChatModel, cache: BaseCache, llm_string: str) -> None:
+        self.model, self.cache, self.llm_string = model, cache, llm_string
+
+    @classmethod
+    def of(
+        cls, model: BaseChatModel, stop: list[str] | None, tools: dict[str, Any]
+    ) -> _LangchainCache | None:
+        if model.cache is False:
+            return None
+        cache = model.cache if isinstance(model.cache, BaseCache) else get_llm_cache()
+        if cache is None:
+            if model.cache is True:
+                raise ValueError("cache=True, but no cache is set: call langchain's set_llm_cache first")
+            return None
+        return cls(model, cache, model._get_llm_string(stop=stop, **tools))
+
+    @staticmethod
+    def _prompt(conversation: list[BaseMessage]) -> str:
+        return dumps([m.model_copy(update={"id": None}) if m.id is not None else m for m in conversation])
+
+    def lookup(self, conversation: list[BaseMessage]) -> AIMessage | None:
+        found = self.cache.lookup(self._prompt(conversation), self.llm_string)
+        if not isinstance(found, list) or not found:
+            return None
+        (generation, *_) = self.model._convert_cached_generations(found)
+        return generation.message if isinstance(generation.message, AIMessage) else None
+
+    def keep(self, conversation: list[BaseMessage], reply: AIMessage) -> None:
+        self.cache.update(self._prompt(conversation), self.llm_string, [ChatGeneration(message=reply)])
 
 
 def call_arguments(model_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -30,8 +30,7 @@ class ScriptedChatModel(BatchingChatModel):
 
     A reply that is an exception instance is raised instead, to script failures; a reply that is an
     ``AIMessage`` is given as it is, so a script can call tools (``tool_calls``) once they are bound
-    with ``bind_tools``. ``batch`` goes through langchain-core's ``generate`` over all
-    conversations at once.
+    with ``bind_tools``. ``batch`` answers all conversations in one call (``BatchingChatModel``).
 
     >>> model = ScriptedChatModel(respond=lambda msgs: "The answer is 4")
     >>> reply = model.invoke("What is 2 + 2?")
@@ -124,9 +123,7 @@ class ScriptedChatModel(BatchingChatModel):
     def _generate_all(
         self, conversations: Sequence[Sequence[BaseMessage]], stop: list[str] | None, **tools: Any
     ) -> list[AIMessage]:
-        # langchain-core's own many-prompt call: one callback context, no thread per call
-        result = self.generate([list(c) for c in conversations], stop=stop, **tools)
-        return [generations[0].message for generations in result.generations]
+        return [self._generate(list(c), stop).generations[0].message for c in conversations]
 
 
 @backend("scripted")

@@ -240,3 +240,70 @@ def test_a_scripted_model_calls_tools_in_batch_and_stream():
 def test_unknown_call_arguments_are_refused(local):
     with pytest.raises(TypeError, match=r"unknown call argument\(s\) \['frobnicate'\]"):
         local.invoke("hi", frobnicate=True)
+
+
+@pytest.fixture
+def pool():
+    from agentlab.models.stand_in_server import StandInServer
+
+    with StandInServer("The answer is 24", latency=0.0) as server:
+        yield al.models.openai_pool([server.url])
+
+
+@pytest.fixture
+def vllm_stand_in(monkeypatch):
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "stand_ins"))
+    monkeypatch.delitem(sys.modules, "vllm", raising=False)
+    yield al.models.vllm("Qwen/Qwen2.5-0.5B-Instruct", max_new_tokens=3)
+    sys.modules.pop("vllm", None)
+
+
+@pytest.mark.parametrize("which", ["scripted", "local", "pool", "vllm_stand_in"])
+def test_callbacks_fire_once_per_call_in_every_models_batch(which, request):
+    """Callbacks given to the model (not only in the call's config) see each call once."""
+    calls = Calls()
+    model = request.getfixturevalue(which).model_copy(update={"callbacks": [calls]})
+    replies = model.batch(["2 + 3?", "Ana has 12 apples."])
+    assert calls.started == 2 and len(calls.usage) == 2
+    assert calls.usage == [r.usage_metadata for r in replies]
+    model.invoke("one more")
+    assert calls.started == 3 and len(calls.usage) == 3
+
+
+@pytest.fixture
+def langchains_cache():
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.globals import set_llm_cache
+
+    cache = InMemoryCache()
+    set_llm_cache(cache)
+    yield cache
+    set_llm_cache(None)
+
+
+@pytest.mark.parametrize("which", ["scripted", "local"])
+def test_set_llm_cache_serves_batch_and_invoke_alike(which, request, langchains_cache):
+    model = request.getfixturevalue(which)
+    generated = []
+    original = type(model)._generate_all
+
+    def counting(self, conversations, stop, **tools):
+        generated.extend(conversations)
+        return original(self, conversations, stop, **tools)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(model), "_generate_all", counting)
+        first = model.batch(["2 + 3?", "Ana has 12 apples."])
+        assert len(generated) == 2 and len(langchains_cache._cache) == 2
+        again = model.batch(["2 + 3?", "Ana has 12 apples.", "A third question?"])
+        assert len(generated) == 3  # only the new question reached the model
+        assert [r.text for r in again[:2]] == [r.text for r in first]
+        tokens = ("input_tokens", "output_tokens")  # langchain adds total_cost 0 to a hit's usage
+        assert [again[0].usage_metadata[k] for k in tokens] == [first[0].usage_metadata[k] for k in tokens]
+        assert model.invoke("Ana has 12 apples.").text == first[1].text  # invoke reads batch's entry
+    assert len(generated) == 3
+    model.batch(["2 + 3?"], stop=["never"])  # another stop string is another entry
+    assert len(langchains_cache._cache) == 4
