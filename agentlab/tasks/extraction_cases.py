@@ -27,6 +27,16 @@ NUMBER_CASES: list[tuple[str, float | None]] = [
     ("Natalia sold 48/2 = 24 clips in May.\n#### 72", 72),
     ("The answer is 7. Note: I used 3 steps.", 7),
     ("Each box has 6 eggs, 4 boxes make 24 eggs.", 24),
+    # a unit's power, a parenthetical after the answer, a check after it, numbers in words
+    ("The area of the square is 25 m^2.", 25),
+    ("Each wall is 12 ft**2, so the answer is 48 ft^{2}", 48),
+    ("The answer is 18 (if x = 3 for each box).", 18),
+    ("Final answer: 7 (with n = 2 people)", 7),
+    ("The answer is 12. Let me verify: 3 * 4 = 12, and 12 + 8 = 20 apples before.", 12),
+    ("So Tom has 35 marbles.\nVerification: 50 - 15 = 35. Also 15 / 5 = 3 per bag.", 35),
+    ("The answer is twelve.", 12),
+    ("She bought three dozen eggs, so the answer is thirty-six.", 36),
+    ("The answer is a hundred and five", 105),
 ]
 
 CHOICE_OPTIONS = {"A": "12", "B": "15", "C": "125", "D": "a number near 20"}
@@ -37,4 +47,9 @@ CHOICE_CASES: list[tuple[str, str | None]] = [
     ("I get 125 in total.", "C"),
     ("So the count is 15.", "B"),
     ("The answer is a tricky one, but 12 fits.", "A"),
+    # a reply that changes its mind
+    ("The answer is A. Wait, actually, it's C.", "C"),
+    ("Answer: B. Hmm, on second thought, C is correct.", "C"),
+    ("The answer is (A). Actually no, I made an error; the correct choice should be D.", "D"),
+    ("The answer is B. No wait, it's A.", "A"),
 ]
