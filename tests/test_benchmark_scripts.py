@@ -59,9 +59,11 @@ def test_sandbox_benchmark_runs_canonical_solutions_under_both_isolations():
         check=True,
         timeout=300,
     ).stdout
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert set(rows) == {"namespaces+seccomp", "guard"}
-    assert all(row[1:3] == ["3", "3"] for row in rows.values())  # every canonical solution passes
+    rows = {line[:34].strip(): line[34:].split() for line in out.splitlines()[1:] if line[34:].strip()}
+    assert "program, namespaces+seccomp" in rows and "HumanEval scorer (tests outside)" in rows
+    assert any(label.startswith("program, guard") for label in rows)
+    assert all(row[:2] == ["3", "3"] for row in rows.values()), rows  # every canonical solution passes
+    assert "bounds: " in out
 
 
 def test_server_pool_benchmark_reports_each_concurrency_against_the_ideal():

@@ -215,14 +215,10 @@ class SandboxProcess:
             nproc = _user_tasks() + 1 + limits.tasks + (_BWRAP_TASKS if isolation == "namespaces" else 0)
         drop_here = user is not None and isolation == "guard"  # namespaces: the harness drops
 
+        memory, size = limits.memory_mb * 2**20, limits.file_mb * 2**20
+        cpu = (int(limits.seconds) + 1, int(limits.seconds) + 2)
+
         def confine() -> None:  # runs in the child, before bubblewrap or the interpreter starts
-            memory, size = limits.memory_mb * 2**20, limits.file_mb * 2**20
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-            resource.setrlimit(resource.RLIMIT_CPU, (int(limits.seconds) + 1, int(limits.seconds) + 2))
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))  # binds: the program is never root
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             if cgroup is not None:
                 cgroup.attach(os.getpid())
             if drop_here:
@@ -230,6 +226,14 @@ class SandboxProcess:
                 os.setgroups([])
                 os.setresgid(user.gid, user.gid, user.gid)
                 os.setresuid(user.uid, user.uid, user.uid)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+            resource.setrlimit(resource.RLIMIT_CPU, cpu)
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))  # binds: the program is never root
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            # last: this forked copy of the caller may already be past it (torch maps gigabytes),
+            # and then no allocation would succeed
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
         return confine
 
