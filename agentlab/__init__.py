@@ -8,14 +8,14 @@
 (12, 48)
 """
 
-from agentlab import envs, models, routing, tasks, tools, topologies
+from agentlab import envs, models, protocols, routing, runtime, tasks, tools, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
-from agentlab.engine import AgentCallError
 from agentlab.experiment import Experiment
 from agentlab.graph import CommGraph, FinalAgent, MajorityVote
 from agentlab.message import Message, ToolUse, Usage
 from agentlab.run import ItemResult, Run
+from agentlab.runtime import AgentCallError, Context, Protocol, ProtocolError, Reply, protocol
 from agentlab.settings import Budget, RunSettings
 from agentlab.tasks.task import Item, Task
 from agentlab.team import Team
@@ -29,12 +29,16 @@ __all__ = [
     "Budget",
     "CallCache",
     "CommGraph",
+    "Context",
     "Experiment",
     "FinalAgent",
     "Item",
     "ItemResult",
     "MajorityVote",
     "Message",
+    "Protocol",
+    "ProtocolError",
+    "Reply",
     "Run",
     "RunSettings",
     "Task",
@@ -44,7 +48,10 @@ __all__ = [
     "compare",
     "envs",
     "models",
+    "protocol",
+    "protocols",
     "routing",
+    "runtime",
     "tasks",
     "tools",
     "topologies",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,22 +15,25 @@ from agentlab.agent import Agent, require_chat_model
 from agentlab.cache import CallCache, call_cache
 from agentlab.engine import Engine
 from agentlab.graph import CommGraph, MajorityVote
-from agentlab.protocols import GraphDesigner
+from agentlab.protocols import GraphProtocol, RoutedProtocol
 from agentlab.registry import did_you_mean
+from agentlab.routing.base import Routing
 from agentlab.run import Run
+from agentlab.runtime import Protocol
 from agentlab.settings import RunSettings
+from agentlab.shapes import GraphDesigner
 from agentlab.tasks.task import Item, Task
 
 GraphPolicy = Callable[[Item], CommGraph]
 
 
 class Team:
-    """Agents wired by a ``CommGraph``; ``team.run(task)`` is the one way to run anything.
+    """Agents and how they work together; ``team.run(task)`` is the one way to run anything.
 
-    Agents without a model use the team's ``model``. Without a graph, the agents answer
-    independently and vote. ``graph`` may also be a function of the item (a learned designer's
-    per-query graph, a coordination task's own graph); each graph it returns uses a subset of
-    the team's agents.
+    How they work together is a protocol (``agentlab.runtime``): a ``CommGraph`` (fixed wiring;
+    without one, the agents answer independently and vote), a function of the item giving a graph
+    (a learner's per-query graph, a coordination task's own), a ``Routing`` decided at run time,
+    or an async function of your own (``@al.protocol``). Agents without a model use the team's.
 
     >>> import agentlab as al
     >>> llm = al.models.ScriptedChatModel(respond=lambda msgs: "The answer is 4")
@@ -41,7 +45,7 @@ class Team:
     def __init__(
         self,
         agents: Sequence[Agent],
-        graph: CommGraph | GraphDesigner | GraphPolicy | None = None,
+        graph: CommGraph | GraphDesigner | GraphPolicy | Routing | Protocol | None = None,
         *,
         model: BaseChatModel | None = None,
         name: str | None = None,
@@ -55,16 +59,20 @@ class Team:
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
             raise ValueError(f"agent names must be unique in a team; got {names}")
-        from agentlab.routing import Routing
-
+        if inspect.iscoroutinefunction(graph) and not isinstance(graph, Protocol):
+            graph = Protocol(graph)  # an async function is a protocol, decorated or not
         if isinstance(graph, Routing):  # decided at run time: the agents it addresses must be here
             graph.check_agents(names)
         elif isinstance(graph, GraphDesigner):  # a learner or a task that designs a graph per item
             graph = graph.graph_for
-        if graph is not None and not isinstance(graph, CommGraph | Routing) and not callable(graph):
+        if (
+            graph is not None
+            and not isinstance(graph, CommGraph | Routing | Protocol)
+            and not callable(graph)
+        ):
             raise TypeError(
-                f"graph must be a CommGraph, a GraphDesigner (with graph_for(item)) or a function "
-                f"item -> CommGraph; got {graph!r}"
+                f"graph must be a CommGraph, a GraphDesigner (with graph_for(item)), a function item -> "
+                f"CommGraph, a Routing, or a protocol (@al.protocol async def ...(ctx, item)); got {graph!r}"
             )
         if graph is None:
             graph = CommGraph(names, decision=MajorityVote() if len(names) > 1 else None)
@@ -84,11 +92,18 @@ class Team:
             require_chat_model(agent.model, f"the model of agent {agent.name!r}")  # set after it was made
             resolved.append(agent if agent.model is not None else replace(agent, model=model))
         self.agents: list[Agent] = resolved
-        self.graph: CommGraph | GraphPolicy = graph
+        # the graph (or graph function, or routing) the team was given; None for a protocol of one's own
+        self.graph: CommGraph | GraphPolicy | Routing | None = None if isinstance(graph, Protocol) else graph
         self.name = name or f"{len(resolved)}-agent team"
         self.rounds = rounds  # what run() uses when given none (a team learned for several rounds)
         self.origin: CommGraph | None = None  # a learner sets the graph its learning started from
         self._by_name = {a.name: a for a in resolved}
+        self.protocol: Protocol = graph if isinstance(graph, Protocol) else self._protocol_of(graph)
+
+    def _protocol_of(self, graph: CommGraph | GraphPolicy | Routing) -> Protocol:
+        if isinstance(graph, Routing):
+            return RoutedProtocol(graph, self._by_name)
+        return GraphProtocol(graph, self._by_name)
 
     def with_agents(self, **fields: Any) -> Team:
         """The same team, graph and name, with ``fields`` set on every agent:
@@ -96,27 +111,18 @@ class Team:
         team = copy.copy(self)
         team.agents = [replace(agent, **fields) for agent in self.agents]
         team._by_name = {a.name: a for a in team.agents}
+        if self.graph is not None:
+            team.protocol = team._protocol_of(self.graph)
         return team
 
     def graph_for(self, item: Item) -> CommGraph:
         """The graph ``item`` runs on: the team's graph, or what its graph function gives for it."""
-        if isinstance(self.graph, CommGraph):
-            return self.graph
-        graph = self.graph(item)
-        if not isinstance(graph, CommGraph):
-            raise TypeError(
-                f"the team's graph function returned {type(graph).__name__} for item {item.id!r}, "
-                "not a CommGraph"
-            )
-        return graph
+        if not isinstance(self.protocol, GraphProtocol):
+            raise TypeError(f"team {self.name!r} runs {self.protocol!r}, not a communication graph")
+        return self.protocol.graph_for(item)
 
     def agents_for(self, graph: CommGraph) -> tuple[Agent, ...]:
-        unknown = [name for name in graph.agents if name not in self._by_name]
-        if unknown:
-            raise ValueError(
-                f"the graph names agents the team lacks: {unknown}; the team has {list(self._by_name)}"
-            )
-        return tuple(self._by_name[name] for name in graph.agents)
+        return GraphProtocol(graph, self._by_name).agents_for(graph)
 
     def run(
         self,
@@ -172,23 +178,26 @@ class Team:
             f"<td>{html.escape(type(a.model).__name__)}</td></tr>"
             for a in self.agents
         )
-        drawing = (
-            graph_svg(self.graph, title=self.name)
-            if isinstance(self.graph, CommGraph)
-            else f"<p>{html.escape(self.name)}: a graph per item</p>"
-        )
+        if isinstance(self.graph, CommGraph):
+            drawing = graph_svg(self.graph, title=self.name)
+        elif isinstance(self.protocol, GraphProtocol):
+            drawing = f"<p>{html.escape(self.name)}: a graph per item</p>"
+        else:
+            drawing = f"<p>{html.escape(self.name)}: {html.escape(repr(self.protocol))}</p>"
         if self.origin is not None:
             drawing = graph_svg(self.origin, title="started from") + drawing
         return f"{drawing}<table><tr><th>agent</th><th>role</th><th>model</th></tr>{rows}</table>"
 
     def __repr__(self) -> str:
         g = self.graph
-        if not isinstance(g, CommGraph):
+        if isinstance(g, CommGraph):
+            return (
+                f"Team({self.name!r}: {len(self.agents)} agents, {len(g.spatial)} spatial + "
+                f"{len(g.temporal)} temporal edges, decision {g.decision})"
+            )
+        if isinstance(self.protocol, GraphProtocol):
             return f"Team({self.name!r}: {len(self.agents)} agents, a graph per item from {g!r})"
-        return (
-            f"Team({self.name!r}: {len(self.agents)} agents, {len(g.spatial)} spatial + "
-            f"{len(g.temporal)} temporal edges, decision {g.decision})"
-        )
+        return f"Team({self.name!r}: {len(self.agents)} agents, {self.protocol!r})"
 
 
 def _with(settings: RunSettings, overrides: dict[str, Any]) -> RunSettings:

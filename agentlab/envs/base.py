@@ -86,6 +86,11 @@ class TextEnv(ABC):
 
         return f"<pre>{html.escape(json.dumps(self.state() if state is None else state, indent=1))}</pre>"
 
+    def topic(self, phase: Phase) -> str:
+        """What a discussion is about, for a team that sends every speaker the same text (a
+        routing, or a protocol of one's own): the first speaker's observation by default."""
+        return self.observe(phase.agents[0])
+
     @property
     def done(self) -> bool:
         """Every agent terminated or truncated: the episode is over."""

@@ -1,11 +1,12 @@
 """Running a team in an environment: ``team.simulate(env, episodes=N, seed=0)``.
 
-Every episode gets its own copy of the environment, reset with ``seed + episode``. At each step,
-every acting agent of every live episode is one call, and all of them go to the engine together,
-so one batch carries the step of every episode; a discussion phase runs its turns along the
-team's graph. The texts go back to each episode's ``step``, which parses them.
+Every episode gets its own copy of the environment, reset with ``seed + episode``, and is one
+protocol on the runtime: at each step it asks every acting agent (a discussion phase runs along
+the team's graph, or through its routing or protocol), hands the texts to the episode's ``step``,
+and goes on. All episodes run at once and the runtime batches every pending call of every
+episode, so an episode never waits for another to finish its step.
 
-A step of an episode is one engine item (``ep3-t7-harvest``): its messages are ordinary records,
+A step of an episode is named as an item (``ep3-t7-harvest``): its messages are ordinary records,
 cached and replayed like a benchmark's. With ``folder=``, records stream to ``records.jsonl`` and
 the environment's state after each step to ``states.jsonl``, both append-only; running the same
 simulation into the same folder again resumes it: recorded calls are replayed, the environments
@@ -22,20 +23,24 @@ from __future__ import annotations
 import copy
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tqdm.auto import tqdm
+
+from agentlab.agent import Agent
 from agentlab.cache import CallCache, call_cache
-from agentlab.engine import Engine
 from agentlab.envs.base import Phase, TextEnv
 from agentlab.experiment.folder import RunFolder
 from agentlab.graph import CommGraph, EachAgent
 from agentlab.message import Message, Usage
+from agentlab.protocols.graph import GraphProtocol, Wiring, run_wiring
+from agentlab.runtime import Context, Driver, Job, ModelCalls, Unit
 from agentlab.settings import RunSettings
 from agentlab.stats import mean_interval
-from agentlab.tasks.task import Item, Task
+from agentlab.tasks.task import Item
 
 if TYPE_CHECKING:
     from agentlab.team import Team
@@ -134,26 +139,6 @@ class Simulation:
         return self.table()
 
 
-class _StepTask(Task):
-    """One step of every live episode: an item per episode, each agent shown its observation."""
-
-    def __init__(self, items: list[Item], envs: Sequence[TextEnv], to_env: Mapping[str, str]) -> None:
-        super().__init__("simulation step", items, "", extractor=lambda text: text, scorer=lambda p, r: 0.0)
-        self.envs, self.to_env = envs, to_env
-        self.seconds = 0.0  # spent in the environments' observe
-
-    def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
-        started = time.perf_counter()
-        observation = self.envs[item.meta["episode"]].observe(self.to_env[agent])
-        self.seconds += time.perf_counter() - started
-        if item.meta["talk"] and rounds > 1:
-            return f"{observation}\n(Discussion turn {round + 1} of {rounds}.)"
-        return observation
-
-    def rounds_for(self, item: Item) -> int:
-        return item.meta["rounds"]
-
-
 def simulate(
     team: Team,
     env: TextEnv,
@@ -170,7 +155,6 @@ def simulate(
 ) -> Simulation:
     """Runs ``episodes`` episodes of ``env`` at once with ``team``'s agents; see the module docstring."""
     from agentlab.experiment.analysis import records_by_unit
-    from agentlab.team import Team
 
     if not isinstance(env, TextEnv):
         raise TypeError(
@@ -188,8 +172,7 @@ def simulate(
     names = [a.name for a in team.agents[:needed]]
     to_env = dict(zip(names, env.possible_agents, strict=True))
     to_team = {v: k for k, v in to_env.items()}
-    graph = team.graph if isinstance(team.graph, CommGraph) else None
-    cache = call_cache(cache)
+    settings = settings or RunSettings()
     run_folder = folder if isinstance(folder, RunFolder) or folder is None else RunFolder(folder)
     opened = run_folder is not None and not run_folder.writing
     if keep_records is None:
@@ -209,20 +192,18 @@ def simulate(
     envs = [copy.deepcopy(env) for _ in range(episodes)]
     for k, e in enumerate(envs):
         e.reset(seed=seed + k)
-    steps = [0] * episodes
     # token tallies as [prompt, completion, cached], summed in place: a new Usage per addition
     # was a tenth of the engine's own time per call with thousands of agents
     by_agent: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     by_phase: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     by_step: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-
-    said: dict[tuple[str, int, str], str] = {}  # discussion turns of this invocation, by site
-    talking: set[str] = set()  # the items that are discussions
-    sites: dict[str, tuple[str, int]] = {}  # item id -> (phase, step)
+    sites: dict[str, tuple[str, int]] = {}  # a step's item id -> (phase, step)
+    agents = {a.name: a for a in team.agents[:needed]}
+    play = _Episodes(team, envs, to_env, to_team, agents, max_steps)
 
     def count(message: Message) -> None:
         site = sites.get(message.item_id)
-        if site is None:
+        if site is None:  # recorded by an earlier invocation: its id says its phase and step
             _, step, phase = message.item_id.split("-", 2)
             site = sites[message.item_id] = (phase, int(step[1:]))
         phase, step = site
@@ -236,74 +217,42 @@ def simulate(
 
     def made(message: Message) -> None:  # a new message (replayed ones were counted from the folder)
         count(message)
-        if message.item_id in talking:
-            said[(message.item_id, message.round, message.sender)] = message.content
         if run_folder is not None:
             run_folder.append_record({"unit": unit, **message.to_dict()})
 
+    def stepped(k: int, step: int, phase: Phase, item_id: str, rewards: dict, infos: dict) -> None:
+        sites[item_id] = (phase.name, step)
+        row = {
+            "episode": k,
+            "step": step,
+            "phase": phase.name,
+            "state": envs[k].state(),
+            "rewards": {to_team[a]: r for a, r in rewards.items()},
+            "invalid": {to_team[a]: i["invalid"] for a, i in infos.items() if "invalid" in i},
+        }
+        sim.timeline[k].append(row)
+        if run_folder is not None and (k, step) not in written:
+            run_folder.append_state({"unit": unit, **row})
+
     for message in prior.values():
         count(message)
-
+    play.stepped = stepped
+    bar = tqdm(desc=f"{team.name} in {sim.env}", unit="call", disable=not progress)
+    calls = ModelCalls(settings, call_cache(cache))
+    driver = Driver(calls, settings, prior=prior, on_message=made, keep_records=keep_records, progress=bar)
     try:
-        while True:
-            live = [k for k, e in enumerate(envs) if not e.done and steps[k] < max_steps]
-            if not live:
-                break
-            items, graphs = [], {}
-            for k in live:
-                phase = envs[k].phase()
-                unknown = [a for a in phase.agents if a not in to_team]
-                if unknown:
-                    raise ValueError(
-                        f"phase {phase.name!r} of {sim.env} names agent(s) {unknown} the environment "
-                        f"does not have; its agents are {env.possible_agents}"
-                    )
-                item = Item(
-                    f"ep{k}-t{steps[k]}-{phase.name}",
-                    phase.name,
-                    None,
-                    {"episode": k, "talk": phase.talk, "rounds": phase.rounds if phase.talk else 1},
-                )
-                items.append(item)
-                graphs[item.id] = _step_graph(phase, to_team, graph)
-                if phase.talk:
-                    talking.add(item.id)
-            task = _StepTask(items, envs, to_env)
-            stepping = Team(team.agents[:needed], lambda item, graphs=graphs: graphs[item.id], name=team.name)
-            engine = Engine(
-                stepping, task, None, settings, cache=cache, progress=progress, prior=prior,
-                on_message=made, keep_records=keep_records,
-            )  # fmt: skip
-            run = engine.run()
-            sim.model_seconds += run.model_seconds
-            sim.env_seconds += task.seconds
-            stepped = time.perf_counter()
-            if keep_records:
-                sim.records.extend(run.records)
-            for result in run.results:
-                k = int(result.item_id.split("-")[0][2:])
-                texts = dict(result.prediction)
-                if result.item_id in talking:  # a discussion: each agent's turns, in order
-                    rounds = task.rounds_for(next(i for i in items if i.id == result.item_id))
-                    texts = {a: _turns(result.item_id, a, rounds, said, prior) for a in texts}
-                actions = {to_env[a]: text or "" for a, text in texts.items()}
-                _, rewards, _, _, infos = envs[k].step(actions)
-                row = {
-                    "episode": k,
-                    "step": steps[k],
-                    "phase": result.item_id.split("-", 2)[2],
-                    "state": envs[k].state(),
-                    "rewards": {to_team[a]: r for a, r in rewards.items()},
-                    "invalid": {to_team[a]: i["invalid"] for a, i in infos.items() if "invalid" in i},
-                }
-                sim.timeline[k].append(row)
-                if run_folder is not None and (k, steps[k]) not in written:
-                    run_folder.append_state({"unit": unit, **row})
-                steps[k] += 1
-            sim.env_seconds += time.perf_counter() - stepped
+        outcome = driver.run([Job(f"episode {k}", play.start(k)) for k in range(episodes)])
     finally:
+        bar.close()
         if opened:
             run_folder.close()
+    if outcome.errors:
+        k, error = next(iter(outcome.errors.items()))
+        raise error
+    if keep_records:
+        sim.records = list(outcome.records)
+    sim.model_seconds = outcome.model_seconds
+    sim.env_seconds = play.seconds
     sim.metrics = [e.metrics() for e in envs]
     sim.by_agent = {k: Usage(*t) for k, t in by_agent.items()}
     sim.by_phase = {k: Usage(*t) for k, t in by_phase.items()}
@@ -313,9 +262,86 @@ def simulate(
     return sim
 
 
-def _step_graph(phase: Phase, to_team: Mapping[str, str], graph: CommGraph | None) -> CommGraph:
+class _Episodes:
+    """Each episode as a protocol: its steps, one after another, each asking the acting agents."""
+
+    def __init__(
+        self,
+        team: Team,
+        envs: list[TextEnv],
+        to_env: Mapping[str, str],
+        to_team: Mapping[str, str],
+        agents: Mapping[str, Agent],
+        max_steps: int,
+    ) -> None:
+        self.team, self.envs, self.to_env, self.to_team = team, envs, to_env, to_team
+        self.agents, self.max_steps = agents, max_steps
+        self.seconds = 0.0  # spent in the environments: phase, observe, step, state
+        self.stepped: Any = None
+
+    def start(self, k: int) -> Any:
+        return lambda unit: self.episode(unit, k)
+
+    async def episode(self, unit: Unit, k: int) -> None:
+        env, step = self.envs[k], 0
+        while not env.done and step < self.max_steps:
+            clock = time.perf_counter()
+            phase = env.phase()
+            self.seconds += time.perf_counter() - clock
+            unknown = [a for a in phase.agents if a not in self.to_team]
+            if unknown:
+                raise ValueError(
+                    f"phase {phase.name!r} of {env.name or type(env).__name__} names agent(s) {unknown} the "
+                    f"environment does not have; its agents are {env.possible_agents}"
+                )
+            item = Item(
+                f"ep{k}-t{step}-{phase.name}",
+                phase.name,
+                None,
+                {"episode": k, "talk": phase.talk, "rounds": phase.rounds if phase.talk else 1},
+            )
+            texts = await self.texts(unit, item, env, phase)
+            clock = time.perf_counter()
+            _, rewards, _, _, infos = env.step({self.to_env[a]: text or "" for a, text in texts.items()})
+            self.stepped(k, step, phase, item.id, rewards, infos)
+            self.seconds += time.perf_counter() - clock
+            step += 1
+
+    def observe(self, env: TextEnv, agent: str) -> str:
+        clock = time.perf_counter()
+        seen = env.observe(self.to_env[agent])
+        self.seconds += time.perf_counter() - clock
+        return seen
+
+    async def texts(self, unit: Unit, item: Item, env: TextEnv, phase: Phase) -> dict[str, str]:
+        """Each acting agent's words at this step: its action, or all its turns of a discussion."""
+        acting = [self.to_team[a] for a in phase.agents]
+        protocol = self.team.protocol
+        if phase.talk and not isinstance(protocol, GraphProtocol):  # a routing, or one's own protocol
+            topic = Item(item.id, env.topic(phase), None, item.meta)
+            ctx = Context(
+                unit, topic, None, {a: self.agents[a] for a in acting}, memory_by=protocol.memory_by
+            )
+            await protocol(ctx, topic)
+            turns = unit.scope(item.id).turns
+            return {a: "\n".join(said for _, _, said in turns.get(a, []) if said) for a in acting}
+        rounds = item.meta["rounds"]
+        graph = _step_graph(phase, acting, protocol.graph_for(item) if phase.talk else None)  # type: ignore[attr-defined]
+        wiring = Wiring.of(graph, tuple(self.agents[a] for a in graph.agents), rounds)
+        ctx = Context(unit, item, None, self.agents, memory_by="rounds", rounds=rounds)
+
+        def prompt(agent: str, round: int) -> str:
+            seen = self.observe(env, agent)
+            return (
+                f"{seen}\n(Discussion turn {round + 1} of {rounds}.)" if phase.talk and rounds > 1 else seen
+            )
+
+        said = await run_wiring(ctx, wiring, prompt)
+        return {a: "\n".join(t for t in (row[i] for row in said) if t) for i, a in enumerate(graph.agents)}
+
+
+def _step_graph(phase: Phase, acting: list[str], graph: CommGraph | None) -> CommGraph:
     """Who hears whom at this step: nobody when acting; the team's edges among the speakers when talking."""
-    acting = [to_team[a] for a in phase.agents]
     if not phase.talk or graph is None:
         return CommGraph(acting, decision=EachAgent())
     now = set(acting)
@@ -325,20 +351,3 @@ def _step_graph(phase: Phase, to_team: Mapping[str, str], graph: CommGraph | Non
         [(u, v) for u, v in graph.temporal if u in now and v in now],
         decision=EachAgent(),
     )
-
-
-def _turns(
-    item_id: str,
-    agent: str,
-    rounds: int,
-    said: Mapping[tuple[str, int, str], str],
-    prior: Mapping[Any, Message],
-) -> str:
-    """An agent's discussion turns, said now or replayed from the folder, in order."""
-    turns = []
-    for r in range(rounds):
-        site = (item_id, r, agent)
-        text = said.get(site, prior[site].content if site in prior else "")
-        if text:
-            turns.append(text)
-    return "\n".join(turns)

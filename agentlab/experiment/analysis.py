@@ -10,10 +10,11 @@ from typing import Any
 import yaml
 
 from agentlab.coordination import coordination_metrics
-from agentlab.engine import decide, unfit, with_reasks
+from agentlab.engine import unfit, with_reasks
 from agentlab.experiment.config import TASK_GRAPH
 from agentlab.experiment.folder import RunFolder
 from agentlab.message import Message
+from agentlab.protocols.graph import decide
 from agentlab.run import ItemResult, Run
 from agentlab.stats import mcnemar_exact, mean_and_std, paired_bootstrap
 

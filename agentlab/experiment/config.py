@@ -44,12 +44,15 @@ class SimulationSpec(_Strict):
 
 
 class TopologySpec(_Strict):
-    """A preset (``preset: star``) or a learner (``learner: gdesigner``), never both."""
+    """A preset (``preset: star``), a learner (``learner: gdesigner``) or a protocol of one's own
+    (``protocol: mypkg.protocols:critique``): exactly one of them."""
 
     preset: str | None = None
     learner: str | None = None  # a registered learner's name (al.topologies.learners)
-    label: str | None = None  # defaults to the preset or learner name
+    protocol: str | None = None  # an import path to an @al.protocol function
+    label: str | None = None  # defaults to the preset, learner or protocol name
     n_agents: int | None = Field(None, ge=1)
+    agents: list[str] | None = None  # a protocol's agents, by the names it asks (else agent0, agent1, ...)
     rounds: int | None = Field(None, ge=1)  # defaults to the experiment's rounds
     roles: list[str] | str | None = None  # profiles, or a family of the role library ("math")
     memory: StrictStr | StrictInt = "none"  # every agent's: none, full, last, or the last N turns (al.Agent)
@@ -86,7 +89,12 @@ class TopologySpec(_Strict):
 
     @property
     def name(self) -> str:
-        return self.label or self.preset or self.learner or "?"
+        protocol = self.protocol.replace(":", ".").rsplit(".", 1)[-1] if self.protocol else None
+        return self.label or self.preset or self.learner or protocol or "?"
+
+    def agent_names(self) -> list[str]:
+        """A protocol's agents: as listed, else ``n_agents`` of them (agent0, agent1, ...)."""
+        return list(self.agents) if self.agents else [f"agent{i}" for i in range(self.n_agents or 1)]
 
     def unit(self, seed: int) -> str:
         """The run unit's key in a run folder's files: this topology with one seed."""
@@ -194,11 +202,15 @@ def _check_names(cfg: ExperimentConfig) -> list[str]:
             problems.append(f"task.{key}: {problem}" if key else f"task: {problem}")
     for i, spec in enumerate(cfg.topologies):
         where = f"topologies.{i}"
-        if (spec.preset is None) == (spec.learner is None):
+        given = [k for k in ("preset", "learner", "protocol") if getattr(spec, k) is not None]
+        if len(given) != 1:
             problems.append(
-                f"{where}: give either `preset` (one of {', '.join(topologies.names())}) or `learner` "
-                f"({', '.join(LEARNERS.names())}), not {'both' if spec.preset else 'neither'}"
+                f"{where}: give exactly one of `preset` (one of {', '.join(topologies.names())}), `learner` "
+                f"({', '.join(LEARNERS.names())}) or `protocol` (an import path, mypkg.protocols:critique); "
+                f"got {' and '.join(given) or 'none'}"
             )
+        elif spec.protocol is not None:
+            problems += _protocol_problems(spec, where)
         elif spec.learner is not None:
             if spec.learner not in LEARNERS:
                 problems.append(
@@ -239,6 +251,23 @@ def _check_names(cfg: ExperimentConfig) -> list[str]:
     labels = [spec.name for spec in cfg.topologies]
     if len(set(labels)) != len(labels):
         problems.append("topologies: two topologies share a label; give each a distinct `label`")
+    return problems
+
+
+def _protocol_problems(spec: TopologySpec, where: str) -> list[str]:
+    from agentlab.runtime import load_protocol
+
+    problems = []
+    try:
+        load_protocol(str(spec.protocol))
+    except ValueError as error:
+        problems.append(f"{where}.protocol: {error}")
+    if spec.agents is not None and spec.n_agents is not None and spec.n_agents != len(spec.agents):
+        problems.append(f"{where}: n_agents {spec.n_agents} but {len(spec.agents)} agents listed; give one")
+    if spec.agents is not None and len(set(spec.agents)) != len(spec.agents):
+        problems.append(f"{where}.agents: names repeat in {spec.agents}; each agent needs its own name")
+    if spec.train is not None or spec.options:
+        problems.append(f"{where}: a protocol takes no `train` or `options`; it is the code it names")
     return problems
 
 
@@ -287,8 +316,17 @@ def _simulation_problems(cfg: ExperimentConfig) -> list[str]:
     needed = len(env.possible_agents)
     for i, spec in enumerate(cfg.topologies):
         where = f"topologies.{i}"
+        if spec.protocol is not None and spec.preset is None and spec.learner is None:
+            problems += _protocol_problems(spec, where)
+            if len(spec.agent_names()) < needed:
+                problems.append(
+                    f"{where}: {sim.env} needs {needed} agents; list them or set n_agents: {needed}"
+                )
+            continue
         if spec.learner is not None or spec.preset is None:
-            problems.append(f"{where}: a simulation runs presets (`preset: debate`); learners train on tasks")
+            problems.append(
+                f"{where}: a simulation runs presets (`preset: debate`) or protocols; learners train on tasks"
+            )
             continue
         if spec.preset not in topologies.names():
             problems.append(

@@ -8,7 +8,8 @@ prompt is sized from the task's prompt, the agent's role, what it hears and what
 The estimate is an upper bound of the usual case: about 4 characters a token, and every reply
 (and so every message heard) as long as ``max_new_tokens``. A learner's test graph is not known
 before training, so its calls are those of the dense graph it starts from (at most that many).
-Graphs decided at run time (blackboard, semi-centralized, evolving) have no count in advance.
+Graphs decided at run time (blackboard, semi-centralized, evolving) and protocols of one's own
+have no count in advance.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agentlab.agent import Agent
 from agentlab.experiment.config import TASK_GRAPH, TopologySpec, TrainSpec
 from agentlab.graph import CommGraph
-from agentlab.protocols import GraphTask
+from agentlab.shapes import GraphTask
 from agentlab.tasks.task import Item, Task
 from agentlab.topologies.learning import GraphLearner
 
@@ -93,6 +94,8 @@ def _graph(
         if not isinstance(task, GraphTask):
             raise ValueError(f"{experiment.source}: `preset: task` needs a task that brings its own graph")
         return task.graph_for, {}, False
+    if spec.protocol is not None:  # its asks are known only as it runs
+        return None, {}, False
     profiles = list(topologies.roles(spec.roles) if isinstance(spec.roles, str) else spec.roles or [""])
     if spec.preset is not None:
         graph = topologies.graph(spec.preset, spec.n_agents, **spec.options)

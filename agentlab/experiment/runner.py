@@ -27,9 +27,9 @@ from agentlab.experiment.folder import RunFolder, environment
 from agentlab.message import Message
 from agentlab.models.backends import ModelSpec, build
 from agentlab.models.server_pool import OpenAIPoolChatModel, ServerUsage
-from agentlab.protocols import GraphTask
 from agentlab.routing import Routing
 from agentlab.run import ItemResult, Run
+from agentlab.shapes import GraphTask
 from agentlab.tasks.task import Task
 from agentlab.team import Team
 
@@ -212,7 +212,7 @@ class Experiment:
 
     def _simulate(self, root: Path, progress: bool) -> ExperimentResult:
         """Every topology plays the environment for every seed, into one run folder, resumably."""
-        from agentlab import envs, topologies
+        from agentlab import envs
         from agentlab.views.simulation import simulation_report
 
         cfg = self.config
@@ -231,11 +231,7 @@ class Experiment:
                         loaded[spec.model] = build(
                             cfg.models[spec.model] if spec.model else cfg.model, seed, None
                         )
-                    team = topologies.load(
-                        str(spec.preset), n_agents=spec.n_agents, model=loaded[spec.model], roles=spec.roles,
-                        **spec.options,
-                    )  # fmt: skip
-                    team.name = spec.name
+                    team = _preset_or_protocol(spec, loaded[spec.model])
                     if spec.agent_settings():
                         team = team.with_agents(**spec.agent_settings())
                     env = envs.load(spec_sim.env, **spec_sim.options)
@@ -274,7 +270,6 @@ class Experiment:
     ) -> tuple[Team, TrainingLog | None]:
         """The team one topology runs (a preset, the task's own graphs, or a trained learner) and
         what training it cost."""
-        from agentlab import topologies
         from agentlab.topologies.learning import LEARNERS
 
         if spec.preset == TASK_GRAPH:
@@ -284,12 +279,8 @@ class Experiment:
                     f"{task.name!r} does not"
                 )
             return task.team(model, name=spec.name), None
-        if spec.preset is not None:
-            team = topologies.load(
-                spec.preset, n_agents=spec.n_agents, model=model, roles=spec.roles, **spec.options
-            )
-            team.name = spec.name
-            return team, None
+        if spec.preset is not None or spec.protocol is not None:
+            return _preset_or_protocol(spec, model), None
         if folder.rank == 0:  # the first process trains, the others load what it saved
             learner = self._trained(spec, seed, task, model, folder, cache, progress)
         if state is not None:
@@ -370,6 +361,23 @@ class Experiment:
         else:
             folder.write("config.yaml", yaml.safe_dump(resolved, sort_keys=False))
             folder.write("environment.json", json.dumps(environment(), indent=2))
+
+
+def _preset_or_protocol(spec: TopologySpec, model: BaseChatModel) -> Team:
+    """A preset's team, or a protocol's over its named agents (roles by position)."""
+    from agentlab import topologies
+    from agentlab.agent import Agent
+    from agentlab.runtime import load_protocol
+
+    if spec.protocol is None:
+        team = topologies.load(
+            str(spec.preset), n_agents=spec.n_agents, model=model, roles=spec.roles, **spec.options
+        )
+        team.name = spec.name
+        return team
+    profiles = list(topologies.roles(spec.roles) if isinstance(spec.roles, str) else spec.roles or [""])
+    agents = [Agent(name, role=profiles[i % len(profiles)]) for i, name in enumerate(spec.agent_names())]
+    return Team(agents, load_protocol(spec.protocol), model=model, name=spec.name)
 
 
 def processes() -> tuple[int, int, Any]:

@@ -90,6 +90,11 @@ class Task:
         no task re-asks unless it says so (AgentsNet's authors re-ask once)."""
         return None
 
+    @property
+    def reasks(self) -> bool:
+        """Whether the task asks again about replies it cannot read (it overrides ``reask``)."""
+        return type(self).reask is not Task.reask
+
     def rounds_for(self, item: Item) -> int | None:
         """The rounds this item prescribes, used when the run names none; None leaves it to the run."""
         return None

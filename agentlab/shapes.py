@@ -1,4 +1,5 @@
-"""The shapes the engine and the experiment runner rely on, declared instead of probed for.
+"""The shapes (typing protocols) the runtime and the experiment runner rely on, declared instead
+of probed for. (A *protocol* in agentlab is how agents work on an item: ``agentlab.runtime``.)
 
 Anything with these methods fits; none needs to inherit from them.
 """
