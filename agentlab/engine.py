@@ -7,10 +7,8 @@ run folder's hooks (``prior`` records to replay, ``on_message`` and ``on_result`
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -109,10 +107,6 @@ class Engine:
         return Resumption(done, len(self.task.items), replayed, total - replayed)
 
     def run(self) -> Run:
-        with _heap_frozen():
-            return self._run()
-
-    def _run(self) -> Run:
         started = time.perf_counter()
         team, task, protocol = self.team, self.task, self.team.protocol
         items = list(task.items)
@@ -207,23 +201,6 @@ class Engine:
                 "(LocalChatModel(generation='continuous') or a GPU), and no tools or re-asks"
             )
         return StreamCalls(calls, model.open_stream()) if model is not None else None
-
-
-@contextlib.contextmanager
-def _heap_frozen() -> Iterator[None]:
-    """Leaves what was alive before the run out of the garbage collector's full passes during it.
-
-    With torch, transformers and langchain loaded, the heap holds millions of objects, and each full
-    collection (one per ~70,000 allocations; a run allocates a few dozen a call) walks them all: it
-    was a third of the engine's own time per call on a scripted model. ``gc.freeze`` moves them
-    to a generation that is not walked, and ``gc.unfreeze`` gives them back afterwards, so nothing is
-    kept alive that would otherwise be freed; garbage from before the run waits until it ends.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def unfit(task: Task, item: Item, message: Message, rounds: int) -> bool:

@@ -35,6 +35,7 @@ class Wiring:
     hears_before: list[list[tuple[int, ...]]]  # [round][agent]: last round's, by temporal edges
     receivers: list[list[tuple[str, ...]]]  # [round][agent]
     waits_on: dict[tuple[int, int], tuple[tuple[int, int], ...]]  # (round, agent) -> calls before it
+    releases: dict[tuple[int, int], tuple[tuple[int, int], ...]]  # (round, agent) -> calls waiting on it
     calls: int
 
     @classmethod
@@ -81,9 +82,14 @@ class Wiring:
         receivers = [
             [now_by[r].get(name, ()) + later_by[r].get(name, ()) for name in names] for r in range(rounds)
         ]
+        releases: dict[tuple[int, int], list[tuple[int, int]]] = {site: [] for site in waits_on}
+        for site, waits in waits_on.items():
+            for before in waits:
+                releases[before].append(site)
         return cls(
-            graph, agents, rounds, speaks, hears_now, hears_before, receivers, waits_on, sum(map(sum, speaks))
-        )
+            graph, agents, rounds, speaks, hears_now, hears_before, receivers, waits_on,
+            {site: tuple(after) for site, after in releases.items()}, sum(map(sum, speaks)),
+        )  # fmt: skip
 
     def sites(self) -> list[tuple[int, int]]:
         """Every (round, agent) that makes a call."""
@@ -188,12 +194,13 @@ async def run_wiring(
     where an agent was silent."""
     names, task = wiring.graph.agents, ctx.task
     texts: list[list[str | None]] = [[None] * len(names) for _ in range(wiring.rounds)]
-    spoken = {site: ctx.signal() for site in wiring.sites()}
+    # how many calls each still waits on; the last of them to end tells it to go
+    waiting = {site: len(before) for site, before in wiring.waits_on.items()}
+    go = {site: ctx.signal() for site, count in waiting.items() if count}
 
     async def call(r: int, a: int) -> None:
-        waits = wiring.waits_on[(r, a)]
-        if waits:
-            await ctx.gather(*(spoken[site] for site in waits))
+        if waiting[(r, a)]:
+            await go[(r, a)]
         me = names[a]
         heard = [(names[u], texts[r - 1][u]) for u in wiring.hears_before[r][a]] if r else []
         heard += [(names[u], texts[r][u]) for u in wiring.hears_now[r][a]]
@@ -204,7 +211,10 @@ async def run_wiring(
             me, prompt(me, r), heard=heard, round=r, rank=a, receivers=wiring.receivers[r][a]
         )
         texts[r][a] = str(reply)
-        spoken[(r, a)].set()
+        for after in wiring.releases[(r, a)]:
+            waiting[after] -= 1
+            if not waiting[after]:
+                go[after].set()
 
     await ctx.gather(*(call(r, a) for r, a in wiring.sites()))
     return texts

@@ -70,6 +70,10 @@ class Ask:
     turn: Turn | None = None
     message: Message | None = None  # its record, once its turn ended
     submitted: str | None = None  # its name in a running continuous batch
+    order: tuple[int, int, int] = (0, 0, 0)  # (unit, round, rank): where it goes in a step
+
+    def __post_init__(self) -> None:
+        self.order = (self.scope.unit, self.round, self.rank)
 
     def __await__(self) -> Generator[Ask, Any, Reply]:
         return (yield self)
@@ -77,10 +81,6 @@ class Ask:
     @property
     def site(self) -> Site:
         return (self.scope.item_id, self.round, self.agent.name)
-
-    @property
-    def order(self) -> tuple[int, int, int]:
-        return (self.scope.unit, self.round, self.rank)
 
     def pending_conversation(self) -> list[BaseMessage]:
         return self.turn.conversation if self.turn is not None else self.conversation

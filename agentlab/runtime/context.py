@@ -64,13 +64,16 @@ class Signal:
 
     def __init__(self, unit: Unit) -> None:
         self.unit, self.is_set, self.value = unit, False, None
-        self.waiting: list[Any] = []
+        self.waiting: list[Any] = []  # coroutines awaiting it, or (gather, slot) pairs
 
     def set(self, value: Any = None) -> None:
         self.is_set, self.value = True, value
-        for task in self.waiting:
-            self.unit.wake(task, value)
-        self.waiting.clear()
+        for waiter in self.waiting:
+            if type(waiter) is tuple:
+                self.unit.deliver(waiter[0], waiter[1], value)
+            else:
+                self.unit.wake(waiter, value)
+        self.waiting = []
 
     def __await__(self) -> Generator[Signal, Any, Any]:
         if not self.is_set:
