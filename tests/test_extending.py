@@ -9,7 +9,8 @@ import torch
 import agentlab as al
 from agentlab.experiment import Experiment
 from agentlab.tasks.extract import extract_number
-from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
+from agentlab.topologies.edges import EdgeDistribution, offdiagonal
+from agentlab.topologies.learning import GraphLearner, LearnerSettings
 
 TOYS = {  # registered below; forgotten when this module is done, so no other test sees them
     "learner": ["toy-uniform"],

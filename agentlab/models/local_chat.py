@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
-from agentlab import _hub
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.batching import BatchingChatModel, call_arguments
+from agentlab.models.continuous import GenerationStream
 from agentlab.models.cpu_attention import use_grouped_attention, use_plain_sdpa
 from agentlab.models.cpu_linear import pack_linear_layers
 from agentlab.models.cpu_threads import ThreadTuner
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.prefix_cache import PrefixCache
+from agentlab.models.token_stream import as_last_chunk, stream_tokens
+from agentlab.models.weights import load_weights
 
 
 class LocalChatModel(BatchingChatModel):
@@ -98,7 +97,7 @@ class LocalChatModel(BatchingChatModel):
         ``device_map`` defaults to ``"auto"`` when a GPU is visible (accelerate spreads a model larger
         than one GPU over all of them) and to the CPU otherwise.
         """
-        model, tokenizer = _load(path, dtype, device_map, model_kwargs)
+        model, tokenizer = load_weights(path, dtype, device_map, model_kwargs)
         return cls.from_components(model, tokenizer, model_name=model_name or str(path), **settings)
 
     @classmethod
@@ -135,7 +134,7 @@ class LocalChatModel(BatchingChatModel):
     def _loaded(self) -> None:
         """Loads ``model_name``'s weights when the model was constructed without them."""
         if self._model is None:
-            model, tokenizer = _load(self.model_name, "auto", None, None)
+            model, tokenizer = load_weights(self.model_name, "auto", None, None)
             if tokenizer.chat_template is None:
                 raise ValueError(
                     f"{self.model_name}: the tokenizer has no chat template; use an instruct/chat model"
@@ -392,71 +391,13 @@ class LocalChatModel(BatchingChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        """Token by token: ``generate`` runs on a thread and hands each new token id over
-        (``_TokenQueue``); the text is decoded as it grows, and text that may begin a stop string
-        is held back until it cannot. The usage (exact, from the generated ids) rides on the last
-        chunk."""
+        """Token by token (``token_stream``); the usage, exact, rides on the last chunk."""
         tools = call_arguments(self.model_name, kwargs)
         if tools:  # a call is only known whole: the reply comes as one chunk, its calls parsed
             reply = self.generate_many([messages], stop, **tools)[0]
-            yield ChatGenerationChunk(message=_as_chunk(reply))
+            yield ChatGenerationChunk(message=as_last_chunk(reply))
             return
-        self._loaded()
-        tok, model, stop = self._tokenizer, self._model, stop or self.stop or []
-        prompt = tok(self._template(messages), add_special_tokens=False, return_tensors="pt").to(model.device)
-        tokens = _TokenQueue()
-        done: dict[str, Any] = {}
-
-        def generate() -> None:
-            try:
-                with torch.inference_mode():
-                    done["ids"] = model.generate(**prompt, **self._generate_options(stop), streamer=tokens)
-            except BaseException as error:  # handed to the caller below
-                done["error"] = error
-            finally:
-                tokens.end()
-
-        worker = threading.Thread(target=generate, daemon=True)
-        worker.start()
-        held_back = max((len(s) for s in stop), default=1) - 1  # text that may begin a stop string
-        ids: list[int] = []
-        text, sent = "", 0
-        for token in tokens:
-            ids.append(token)
-            decoded = tok.decode(ids, skip_special_tokens=True).lstrip()
-            if decoded.endswith("\ufffd"):
-                continue  # a character split over tokens: wait for the rest of it
-            text = decoded
-            cut = min((text.find(s) for s in stop if s in text), default=-1)
-            upto = cut if cut >= 0 else len(text) - held_back
-            if upto > sent:
-                chunk = ChatGenerationChunk(message=AIMessageChunk(text[sent:upto]))
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-                sent = upto
-        worker.join()
-        if "error" in done:
-            raise done["error"]
-        prompt_ids = prompt["input_ids"][0].tolist()
-        reply = self._reply(
-            prompt_ids, done["ids"][0, len(prompt_ids) :].tolist(), self.eos_tokens(), 0.0, 0, stop
-        )
-        if len(reply.text) > sent:  # what was held back, and trailing text the reply keeps
-            yield ChatGenerationChunk(message=AIMessageChunk(reply.text[sent:]))
-        last = AIMessageChunk(
-            "", usage_metadata=reply.usage_metadata, response_metadata=reply.response_metadata,
-            chunk_position="last",
-        )  # fmt: skip
-        yield ChatGenerationChunk(message=last)
-
-
-def _as_chunk(reply: AIMessage) -> AIMessageChunk:
-    chunks = tool_calls.call_chunks(reply)
-    return AIMessageChunk(
-        reply.text, tool_call_chunks=chunks, usage_metadata=reply.usage_metadata,
-        response_metadata=reply.response_metadata, chunk_position="last",
-    )  # fmt: skip
+        yield from stream_tokens(self, messages, stop, run_manager)
 
 
 def _before_stop(text: str, stop: list[str] | None) -> str:
@@ -464,138 +405,11 @@ def _before_stop(text: str, stop: list[str] | None) -> str:
     return text[: min(cuts)] if cuts else text
 
 
-class _TokenQueue:
-    """What ``generate`` produces, one token id at a time, for a consumer on another thread (a
-    streamer: transformers calls ``put`` and ``end``)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[int | None] = queue.Queue()
-        self._prompt_seen = False
-
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # generate's first call hands over the prompt
-            self._prompt_seen = True
-            return
-        for token in value.reshape(-1).tolist():
-            self._queue.put(token)
-
-    def end(self) -> None:
-        self._queue.put(None)
-
-    def __iter__(self) -> Iterator[int]:
-        while (token := self._queue.get()) is not None:
-            yield token
-
-
-def _load(path: str, dtype: Any, device_map: Any, model_kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
-    """Weights and tokenizer of a local folder, a GGUF file or a hub id, placed by accelerate."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if device_map is None and torch.cuda.is_available():
-        device_map = "auto"
-    if path.endswith(".gguf") and not Path(path).is_dir():  # one file: transformers dequantises it
-        gguf = Path(path).expanduser()
-        if not gguf.is_file():
-            raise FileNotFoundError(
-                f"the GGUF file {path} does not exist; give the path of a .gguf file that is here "
-                "(or a model folder or hub id)"
-            )
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=dtype, device_map=device_map, **(model_kwargs or {})
-        )
-        return model, tokenizer
-    out_of_reach = None if Path(path).exists() else _hub.unreachable()
-    try:
-        with _hub.offline() if out_of_reach else contextlib.nullcontext():
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
-            )
-    except OSError as error:
-        if not out_of_reach:
-            raise
-        raise OSError(
-            f"{path} is not a folder here, the hub is out of reach ({out_of_reach}) and no cached copy "
-            f"was found. Download it where the hub is reachable (huggingface-cli download {path} "
-            f"--local-dir DIR), bring DIR here and load al.models.local('DIR')"
-        ) from error
-    return model, tokenizer
-
-
 @backend("local", requires=("transformers",), install="pip install transformers accelerate")
 def _local_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
     if not spec.path:
         raise ValueError("model.kind 'local' needs model.path (a folder, a .gguf file or a hub id)")
     return LocalChatModel.from_pretrained(spec.path, **spec.generation(device), seed=seed)
-
-
-class GenerationStream:
-    """Calls in, finished calls out, over one ``ContinuousBatchingManager``; ``close()`` stops it."""
-
-    def __init__(self, llm: LocalChatModel) -> None:
-        self.llm = llm
-        self.eos = llm.eos_tokens()
-        use_plain_sdpa(llm.hf_model)
-        self.manager = llm.hf_model.init_continuous_batching(
-            generation_config=llm.greedy_generation_config(),
-            continuous_batching_config=llm.continuous_batching_config(),
-        )
-        self.manager.start()
-        self.prompts: dict[str, list[int]] = {}
-        self.started: dict[str, float] = {}
-
-    def submit(self, key: str, conversation: Sequence[BaseMessage]) -> None:
-        prompt = self.llm.tokenizer(self.llm._template(conversation), add_special_tokens=False)["input_ids"]
-        self.prompts[key], self.started[key] = prompt, time.perf_counter()
-        self.manager.add_request(input_ids=prompt, request_id=key, max_new_tokens=self.llm.max_new_tokens)
-
-    def collect(self, timeout: float | None = None) -> list[tuple[str, AIMessage | Exception]]:
-        """Block until at least one call ends; return every call that has ended by then.
-
-        Raises ``TimeoutError`` when no call ends within ``timeout`` seconds (None: no limit), and
-        ``RuntimeError`` when the batching thread has stopped.
-        """
-        done: list[tuple[str, AIMessage | Exception]] = []
-        deadline = None if timeout is None else time.perf_counter() + timeout
-        while self.prompts:
-            if done:
-                wait = 0.001  # gather whatever else has ended, without waiting for more
-            else:
-                wait = 1.0 if deadline is None else min(1.0, max(0.001, deadline - time.perf_counter()))
-            result = self.manager.get_result(timeout=wait)
-            if result is None:
-                if done:
-                    break
-                if not self.manager.is_running():
-                    raise RuntimeError("the continuous batching thread stopped")
-                if deadline is not None and time.perf_counter() >= deadline:
-                    raise TimeoutError(
-                        f"no call finished within timeout={timeout:g} s ({len(self.prompts)} in flight)"
-                    )
-                continue
-            if not result.is_finished():
-                continue
-            key = result.request_id
-            prompt, began = self.prompts.pop(key), self.started.pop(key)
-            if result.error:
-                done.append((key, RuntimeError(f"continuous batching: {result.error}")))
-            else:
-                row = list(result.generated_tokens)
-                done.append((key, self.llm._reply(prompt, row, self.eos, time.perf_counter() - began)))
-        return done
-
-    def cancel_all(self) -> list[str]:
-        """Drop every call in flight; returns their keys."""
-        keys = list(self.prompts)
-        for key in keys:
-            self.manager.cancel_request(key)
-        self.prompts.clear()
-        self.started.clear()
-        return keys
-
-    def close(self) -> None:
-        self.manager.stop(block=True, timeout=10)
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:

@@ -44,13 +44,8 @@ import torch
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, Decision, FinalAgent
 from agentlab.tasks.task import Item
-from agentlab.topologies.learning import (
-    EdgeDistribution,
-    GraphLearner,
-    LearnerSettings,
-    offdiagonal,
-    prune_lowest,
-)
+from agentlab.topologies.edges import EdgeDistribution, offdiagonal, prune_lowest
+from agentlab.topologies.learning import GraphLearner, LearnerSettings
 
 
 @dataclass

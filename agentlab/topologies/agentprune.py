@@ -36,15 +36,8 @@ import torch
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, Decision
 from agentlab.tasks.task import Item
-from agentlab.topologies.learning import (
-    EdgeDistribution,
-    GraphLearner,
-    LearnerSettings,
-    Pair,
-    decode_dag,
-    offdiagonal,
-    prune_lowest,
-)
+from agentlab.topologies.edges import EdgeDistribution, Pair, decode_dag, offdiagonal, prune_lowest
+from agentlab.topologies.learning import GraphLearner, LearnerSettings
 
 
 @dataclass

@@ -43,7 +43,8 @@ from agentlab.graph import CommGraph, Decision
 from agentlab.models.sentence_embedder import SentenceEmbedder
 from agentlab.tasks.task import Item
 from agentlab.team import Team
-from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
+from agentlab.topologies.edges import EdgeDistribution, offdiagonal
+from agentlab.topologies.learning import GraphLearner, LearnerSettings
 
 
 class _Encoder(torch.nn.Module):

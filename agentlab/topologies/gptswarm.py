@@ -25,7 +25,8 @@ import torch
 from agentlab.agent import Agent
 from agentlab.graph import CommGraph, Decision
 from agentlab.tasks.task import Item
-from agentlab.topologies.learning import EdgeDistribution, GraphLearner, LearnerSettings, offdiagonal
+from agentlab.topologies.edges import EdgeDistribution, offdiagonal
+from agentlab.topologies.learning import GraphLearner, LearnerSettings
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""What the three topology learners share: sampling graphs from edge probabilities, scoring the
-sampled graphs on training items in one batched run, REINFORCE updates, token accounting, saving.
+"""What the topology learners share: agents and settings, turning sampled edges into a team's
+graph, decoding the learned graph, saving and loading. Sampling and pruning edges are in
+``edges``; training by REINFORCE on batched runs, with its token accounting, in ``reinforce``.
 
 A learner holds edge probabilities over a fixed set of agents: spatial edges (inside a round, a
 DAG) and, for some learners, temporal edges (into the next round), either one set for every round
@@ -16,10 +17,8 @@ only in the last round and hears every agent. ``"last"`` (the last agent decides
 
 from __future__ import annotations
 
-import math
 import random
 from abc import ABC, abstractmethod
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import Any, ClassVar
 
 import torch
 from langchain_core.language_models import BaseChatModel
-from tqdm.auto import tqdm
 
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
@@ -36,106 +34,15 @@ from agentlab.message import Usage
 from agentlab.registry import Registry, did_you_mean
 from agentlab.tasks.task import Item, Task
 from agentlab.team import Team
-
-Pair = tuple[int, int]
-
-
-@dataclass
-class EdgeDistribution:
-    """Independent Bernoulli edges: ``spatial[i, j]`` is P(i -> j inside a round) (sampled as a
-    DAG), ``temporal[i, j]`` P(j hears i's last-round message), None when not learned.
-
-    ``rounds``, when given, holds one distribution per round, each sampled on its own (its
-    ``spatial`` and ``temporal`` are then unused); ``silent`` names agents that do not speak
-    (in that round).
-    """
-
-    spatial: torch.Tensor
-    temporal: torch.Tensor | None = None
-    aux: dict[str, torch.Tensor] = field(default_factory=dict)  # what a learner's regularisers read
-    rounds: tuple[EdgeDistribution, ...] = ()
-    silent: frozenset[int] = frozenset()
-
-
-@dataclass
-class SampledGraph:
-    spatial: list[Pair]
-    temporal: list[Pair]
-    log_prob: torch.Tensor
-    voters: tuple[int, ...] | None = None  # who enters a learned vote
-    rounds: tuple[SampledGraph, ...] = ()  # one per round, from a per-round distribution
-    silent: frozenset[int] = frozenset()
-
-
-def _reaches(adjacency: dict[int, set[int]], start: int, goal: int) -> bool:
-    seen, stack = {start}, [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        for nxt in adjacency[node] - seen:
-            seen.add(nxt)
-            stack.append(nxt)
-    return False
-
-
-def bernoulli(probs: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-    """Independent draws with these probabilities (seeded from ``rng``), and their log-probability."""
-    draws = torch.rand(probs.shape, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
-    chosen = draws < probs.detach()
-    clamped = probs.clamp(1e-9, 1 - 1e-9)
-    return chosen, torch.where(chosen, clamped.log(), (1 - clamped).log()).sum()
-
-
-def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
-    """Spatial edges are visited in a random order; an edge that would close a cycle, that has
-    probability 0 (masked, pruned) or that touches a silent agent is skipped (it adds nothing to
-    the log-probability), every other edge is drawn from its Bernoulli. A per-round distribution
-    is sampled round by round, the log-probabilities summed."""
-    if dist.rounds:
-        parts = tuple(sample_graph(d, rng) for d in dist.rounds)
-        return SampledGraph([], [], torch.stack([g.log_prob for g in parts]).sum(), rounds=parts)
-    n = dist.spatial.shape[0]
-    draws = torch.rand(n, n, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
-    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
-    rng.shuffle(pairs)
-    adjacency: dict[int, set[int]] = defaultdict(set)
-    spatial, terms = [], []
-    for i, j in pairs:
-        if i in dist.silent or j in dist.silent or _reaches(adjacency, j, i):
-            continue
-        p = dist.spatial[i, j]
-        if p.item() == 0.0:
-            continue
-        if draws[i, j] < p.item():
-            adjacency[i].add(j)
-            spatial.append((i, j))
-            terms.append(torch.log(p.clamp_min(1e-9)))
-        else:
-            terms.append(torch.log((1 - p).clamp_min(1e-9)))
-    temporal = []
-    if dist.temporal is not None:
-        chosen, log_prob = bernoulli(dist.temporal, rng)
-        temporal = [(i, j) for i in range(n) for j in range(n) if chosen[i, j]]
-        terms.append(log_prob)
-    log_prob = torch.stack(terms).sum() if terms else torch.zeros(())
-    return SampledGraph(sorted(spatial), temporal, log_prob, silent=dist.silent)
-
-
-def decode_dag(probs: torch.Tensor, keep: int | None = None, threshold: float = 0.5) -> list[Pair]:
-    """The most likely edges, most likely first, skipping any that would close a cycle: those
-    above ``threshold``, or the ``keep`` most likely whatever their probability."""
-    n = probs.shape[0]
-    ranked = sorted(((probs[i, j].item(), i, j) for i in range(n) for j in range(n) if i != j), reverse=True)
-    adjacency: dict[int, set[int]] = defaultdict(set)
-    chosen = []
-    for p, i, j in ranked:
-        if (keep is None and p < threshold) or (keep is not None and len(chosen) >= keep):
-            break
-        if not _reaches(adjacency, j, i):
-            adjacency[i].add(j)
-            chosen.append((i, j))
-    return sorted(chosen)
+from agentlab.topologies.edges import (
+    NO_LOG,
+    EdgeDistribution,
+    Pair,
+    SampledGraph,
+    bernoulli,
+    decode_dag,
+    sample_graph,
+)
 
 
 def decision_from(spec: str | Decision | None, names: Sequence[str]) -> Decision:
@@ -368,7 +275,7 @@ class GraphLearner(ABC):
             return CommGraph(agents, edges, named(temporal), decision)
         # wired by round: a per-round sample, or a decider that speaks in the last round only
         same = [
-            SampledGraph(list(spatial), list(temporal) if r else [], _NO_LOG, silent=silent)
+            SampledGraph(list(spatial), list(temporal) if r else [], NO_LOG, silent=silent)
             for r in range(self.rounds)
         ]
         wired = list(rounds) if rounds else same
@@ -393,10 +300,10 @@ class GraphLearner(ABC):
     def decoded(self, dist: EdgeDistribution) -> SampledGraph:
         if dist.rounds:
             parts = tuple(self.decoded(d) for d in dist.rounds)
-            graph = SampledGraph([], [], _NO_LOG, rounds=parts)
+            graph = SampledGraph([], [], NO_LOG, rounds=parts)
         else:
             graph = SampledGraph(
-                self.decode_spatial(dist), self.decode_temporal(dist), _NO_LOG, silent=dist.silent
+                self.decode_spatial(dist), self.decode_temporal(dist), NO_LOG, silent=dist.silent
             )
         if self.vote_logits is not None:
             voters = tuple(i for i, p in enumerate(torch.sigmoid(self.vote_logits).tolist()) if p >= 0.5)
@@ -488,126 +395,12 @@ class GraphLearner(ABC):
         """Learn from ``task``'s items, which must be a training split (``task.train(n)``).
 
         Each step takes ``batch_size`` items, samples ``samples_per_query`` graphs for each, runs
-        them all in one batched run and takes one gradient step. Stops early once training has
-        used ``token_budget`` tokens (``self.log.stopped`` says so).
+        them all in one batched run and takes one gradient step (``reinforce``). Stops early once
+        training has used ``token_budget`` tokens (``self.log.stopped`` says so).
         """
-        if task.train_items:
-            raise ValueError(
-                f"fit got the test split of {task.name!r}; pass task.train(n): learners train on "
-                "held-out items, never on test items"
-            )
-        if not len(task):
-            raise ValueError("fit got a task with no items")
-        if samples_per_query < 1 or batch_size < 1 or epochs < 1:
-            raise ValueError("epochs, batch_size and samples_per_query must be at least 1")
-        rng = random.Random(self.settings.seed if seed is None else seed)
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.settings.lr)
-        items = list(task.items)
-        steps = epochs * math.ceil(len(items) / batch_size)
-        bar = tqdm(
-            total=steps, desc=f"{type(self).__name__} on {task.name}", unit="step", disable=not progress
-        )
-        baseline: float | None = None
-        for _ in range(epochs):
-            order = items[:]
-            rng.shuffle(order)
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                dists = self.distributions(batch, training=True)
-                samples = [[self.sample(d, rng) for _ in range(samples_per_query)] for d in dists]
-                rewards, scores, tokens = self._evaluate(task, batch, samples, cache)
-                flat = [r for row in rewards for r in row]
-                terms: dict[str, torch.Tensor] = {}
-                advantages = []
-                for row in rewards:
-                    if not self.settings.baseline:
-                        base = 0.0
-                    elif samples_per_query > 1:
-                        base = sum(row) / len(row)
-                    else:
-                        base = baseline if baseline is not None else row[0]
-                    advantages.append([r - base for r in row])
-                mean_reward = sum(flat) / len(flat)
-                baseline = mean_reward if baseline is None else 0.9 * baseline + 0.1 * mean_reward
-                terms["policy"] = -torch.stack(
-                    [
-                        a * s.log_prob
-                        for arow, srow in zip(advantages, samples, strict=True)
-                        for a, s in zip(arow, srow, strict=True)
-                    ]
-                ).mean()
-                terms.update(self.regularizers(dists))
-                loss = torch.stack(list(terms.values())).sum()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                self.after_step(len(self.log.steps) + 1)
-                self.log.steps.append(
-                    {
-                        "reward": mean_reward,
-                        "score": sum(scores) / len(scores),
-                        "tokens_per_item": sum(tokens) / len(tokens),
-                        **{k: float(v.detach()) for k, v in terms.items()},
-                    }
-                )
-                bar.update(1)
-                bar.set_postfix(
-                    reward=f"{mean_reward:.3f}",
-                    calls=self.log.calls,
-                    tokens=self.log.usage.total_tokens,
-                    cached=self.log.cache_hits,
-                    refresh=False,
-                )
-                if token_budget is not None and self.log.usage.total_tokens >= token_budget:
-                    self.log.stopped = (
-                        f"token budget {token_budget} reached ({self.log.usage.total_tokens} used)"
-                    )
-                    bar.close()
-                    return self
-        bar.close()
-        return self
+        from agentlab.topologies.reinforce import train
 
-    def _evaluate(
-        self,
-        task: Task,
-        batch: Sequence[Item],
-        samples: Sequence[Sequence[SampledGraph]],
-        cache: bool | str | Path | CallCache,
-    ) -> tuple[list[list[float]], list[float], list[float]]:
-        """Run every sampled graph on its item in one engine run; rewards per (item, sample)."""
-        copies, graphs = [], {}
-        for item, row in zip(batch, samples, strict=True):
-            for k, sampled in enumerate(row):
-                copy = replace(item, id=f"{item.id}~{k}")
-                copies.append(copy)
-                graphs[copy.id] = self.comm(sampled)
-        team = Team(
-            self.team_agents(),
-            lambda item: graphs[item.id],
-            model=self.model,
-            name=f"{type(self).__name__} sample",
-        )
-        run = team.run(
-            replace(task, items=copies, name=f"{task.name}[learning]"),
-            rounds=self.rounds,
-            cache=cache,
-            progress=False,
-        )
-        tokens: dict[str, int] = defaultdict(int)
-        for m in run.records:
-            tokens[m.item_id] += m.usage.total_tokens
-        self.log.usage += run.usage
-        self.log.calls += run.calls
-        self.log.cache_hits += run.cache_hits
-        score = {r.item_id: r.score for r in run.results}
-        rewards = [
-            [
-                score[f"{item.id}~{k}"] - self.settings.token_penalty * tokens[f"{item.id}~{k}"]
-                for k in range(len(row))
-            ]
-            for item, row in zip(batch, samples, strict=True)
-        ]
-        return rewards, list(score.values()), list(tokens.values())
+        return train(self, task, epochs, batch_size, samples_per_query, seed, token_budget, cache, progress)
 
     # ---- saving ----
 
@@ -652,22 +445,3 @@ class GraphLearner(ABC):
             f"{type(self).__name__}({len(self.agents)} agents, {len(self.log.steps)} steps trained, "
             f"{self.log.usage.total_tokens} training tokens)"
         )
-
-
-def prune_lowest(logits: torch.Tensor, kept: torch.Tensor, rate: float) -> None:
-    """Cuts ``rate`` of the edges ``kept`` still holds (at least one), those with the lowest
-    ``logits`` first, in place; ties go in index order."""
-    with torch.no_grad():
-        alive = kept.flatten().nonzero().flatten()
-        if not len(alive):
-            return
-        cut = max(1, round(len(alive) * rate))
-        order = torch.argsort(logits.flatten()[alive], stable=True)
-        kept.view(-1)[alive[order[:cut]]] = 0.0
-
-
-_NO_LOG = torch.zeros(())  # the log-probability of a decoded graph, which nothing differentiates
-
-
-def offdiagonal(n: int) -> torch.Tensor:
-    return ~torch.eye(n, dtype=torch.bool)

@@ -353,7 +353,7 @@ def test_a_stuck_stream_fails_its_calls_after_the_timeout(parts, monkeypatch):
     import time
 
     from agentlab.engine import Engine
-    from agentlab.models.local_chat import GenerationStream
+    from agentlab.models.continuous import GenerationStream
 
     model, tok = parts
     llm = al.models.LocalChatModel.from_components(

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import agentlab as al
-from agentlab.topologies.learning import sample_graph
+from agentlab.topologies.edges import sample_graph
 from tests.topologies.learning_fixtures import (
     FAST,
     KINDS,
