@@ -230,6 +230,8 @@ def simulate(
             "rewards": {to_team[a]: r for a, r in rewards.items()},
             "invalid": {to_team[a]: i["invalid"] for a, i in infos.items() if "invalid" in i},
         }
+        if item_id in play.failed:  # the words said before it failed were the actions
+            row["error"] = play.failed[item_id]
         sim.timeline[k].append(row)
         if run_folder is not None and (k, step) not in written:
             run_folder.append_state({"unit": unit, **row})
@@ -278,6 +280,7 @@ class _Episodes:
         self.agents, self.max_steps = agents, max_steps
         self.seconds = 0.0  # spent in the environments: phase, observe, step, state
         self.stepped: Any = None
+        self.failed: dict[str, str] = {}  # a step's item id -> why its discussion ended early
 
     def start(self, k: int) -> Any:
         return lambda unit: self.episode(unit, k)
@@ -319,10 +322,12 @@ class _Episodes:
         protocol = self.team.protocol
         if phase.talk and not isinstance(protocol, GraphProtocol):  # a routing, or one's own protocol
             topic = Item(item.id, env.topic(phase), None, item.meta)
-            ctx = Context(
-                unit, topic, None, {a: self.agents[a] for a in acting}, memory_by=protocol.memory_by
-            )
-            await protocol(ctx, topic)
+            everyone = {a.name: a for a in self.team.agents}  # a controller or a decider may speak too
+            ctx = Context(unit, topic, None, everyone, memory_by=protocol.memory_by)
+            try:
+                await protocol(ctx, topic)
+            except Exception as error:  # a route that cannot go on ends the discussion, not the episode
+                self.failed[item.id] = f"{type(error).__name__}: {error}"
             turns = unit.scope(item.id).turns
             return {a: "\n".join(said for _, _, said in turns.get(a, []) if said) for a in acting}
         rounds = item.meta["rounds"]

@@ -262,3 +262,79 @@ def test_bad_simulation_files_are_named(change, message):
     } | change
     with pytest.raises(ValueError, match=message):
         Experiment.from_dict(config)
+
+
+class Relay(al.envs.TextEnv):
+    """Two agents, two steps: episode 0 (seed 0) talks for three turns a step, the others act."""
+
+    def __init__(self):
+        self.possible_agents = ["left", "right"]
+
+    def reset(self, seed=None, options=None):
+        self.agents, self.seed, self.t, self.heard = list(self.possible_agents), seed, 0, []
+        return {a: self.observe(a) for a in self.agents}, {}
+
+    def phase(self):
+        if self.seed == 0:
+            return al.envs.Phase("talk", tuple(self.agents), talk=True, rounds=3)
+        return al.envs.Phase("act", tuple(self.agents))
+
+    def observe(self, agent):
+        return f"You are {agent}, at step {self.t}."
+
+    def step(self, actions):
+        self.heard.append(dict(actions))
+        self.t += 1
+        if self.t == 2:
+            self.agents = []
+        done = {a: self.t == 2 for a in self.possible_agents}
+        return ({}, {a: 0.0 for a in actions}, done, done, {a: {} for a in actions})
+
+    def state(self):
+        return {"t": self.t}
+
+    def metrics(self):
+        return {"steps": float(self.t)}
+
+
+def test_episodes_do_not_wait_for_each_other_at_every_step():
+    model = ScriptedChatModel(respond=lambda m: "ok")
+    team = al.topologies.load("debate", n_agents=2, model=model)
+    sim = team.simulate(Relay(), episodes=2, seed=0, cache=False, progress=False)
+    steps = {(m.item_id, m.round): m.step for m in sim.records}
+    # episode 1 acts at both its steps while episode 0 is still in its first discussion
+    assert steps[("ep1-t0-act", 0)] == steps[("ep0-t0-talk", 0)] == 0
+    assert steps[("ep1-t1-act", 0)] == steps[("ep0-t0-talk", 1)] == 1
+    assert [len(t) for t in sim.timeline] == [2, 2] and sim.calls == 2 * 3 * 2 + 2 * 2
+
+
+def test_a_discussion_runs_along_whatever_the_team_has():
+    """A per-item graph function's edges, and a routing's turns (its controller and decider speak
+    too; only the environment's agents' words are their actions)."""
+    heard = []
+
+    def respond(messages):
+        heard.append(messages[-1].content)
+        return "fine"
+
+    agents = [al.Agent("p0"), al.Agent("p1")]
+    chain = al.CommGraph(["p0", "p1"], [("p0", "p1")], decision=al.FinalAgent("p1"))
+    team = al.Team(agents, lambda item: chain, model=ScriptedChatModel(respond=respond))
+    env = Relay()
+    sim = team.simulate(env, episodes=1, seed=0, cache=False, progress=False)
+    assert any("[p0]: fine" in text for text in heard)  # p1 heard p0 along the function's edge
+    assert len(sim.records) == 2 * 3 * 2
+
+    from tests.scripted_tools import OnABoard
+
+    board = al.topologies.load("blackboard", n_agents=3, model=OnABoard())  # agent2 works, off the env
+    sim = board.simulate(Relay(), episodes=1, seed=0, cache=False, progress=False)
+    speakers = {m.sender for m in sim.records}
+    assert {"controller", "decider"} <= speakers and {"agent0", "agent1"} <= speakers
+    assert (
+        all(r["phase"] == "talk" and "error" not in r for r in sim.timeline[0]) and len(sim.timeline[0]) == 2
+    )
+
+    small = al.topologies.load("blackboard", n_agents=2, model=OnABoard())  # its controller names agent2
+    sim = small.simulate(Relay(), episodes=1, seed=0, cache=False, progress=False)
+    assert all("'agent2' is not an agent here" in row["error"] for row in sim.timeline[0])

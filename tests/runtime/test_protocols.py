@@ -212,3 +212,47 @@ def test_an_experiment_file_names_a_protocol_by_import_path(tmp_path):
         bad = {**config, "topologies": [{**config["topologies"][0], **change}]}
         with pytest.raises(ValueError, match=message):
             al.Experiment.from_dict(bad)
+
+
+def test_routed_teams_re_ask_what_the_task_cannot_read():
+    from tests.scripted_tools import _on_a_board
+
+    class Strict(al.Task):  # a post must give a number
+        def reask(self, text, item, agent, round, rounds):
+            return "Give a number." if text == "My part: ?" else None
+
+    def respond(messages):
+        if messages[-1].text == "Give a number.":
+            return "My part: 24"
+        said = _on_a_board(messages)
+        return "My part: ?" if said == "My part: 24" else said
+
+    task = Strict("strict", al.tasks.load("arithmetic", n=3).items, extractor=al.tasks.extract.extract_number)
+    run = al.topologies.load(
+        "blackboard", n_agents=3, model=al.models.ScriptedChatModel(respond=respond)
+    ).run(task, cache=False, progress=False)
+    posts = [m for m in run.records if m.rejected]
+    assert posts and all(m.rejected == ("My part: ?",) and m.content == "My part: 24" for m in posts)
+    assert all(
+        r.prediction == 24.0
+        and r.scoring["reasks"]
+        == len(run.messages(r.item_id)) - len([m for m in run.messages(r.item_id) if not m.rejected])
+        for r in run.results
+    )
+
+
+def test_a_routed_team_streams_into_a_running_batch_with_the_step_by_steps_words():
+    from tests.models.tiny_model import tiny_llama, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    model = tiny_llama(tok)
+    words = {}
+    for generation, stream in (("padded", False), ("continuous", True)):
+        llm = al.models.LocalChatModel.from_components(
+            model, tok, model_name="t", max_new_tokens=5, generation=generation
+        )
+        team = al.topologies.load("semi-centralized", n_agents=2, model=llm, max_steps=1)
+        run = team.run(al.tasks.load("arithmetic", n=3), cache=False, progress=False, stream=stream)
+        words[generation] = {(m.item_id, m.round, m.sender): m.content for m in run.records}
+    # stream=True refuses to run unless the calls go into the running batch
+    assert words["continuous"] == words["padded"] and len(words["padded"]) >= 3
