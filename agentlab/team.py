@@ -94,7 +94,7 @@ class Team:
         self.agents: list[Agent] = resolved
         # the graph (or graph function, or routing) the team was given; None for a protocol of one's own
         self.graph: CommGraph | GraphPolicy | Routing | None = None if isinstance(graph, Protocol) else graph
-        self.name = name or f"{len(resolved)}-agent team"
+        self.name = name or (graph.name if isinstance(graph, Protocol) else f"{len(resolved)}-agent team")
         self.rounds = rounds  # what run() uses when given none (a team learned for several rounds)
         self.origin: CommGraph | None = None  # a learner sets the graph its learning started from
         self._by_name = {a.name: a for a in resolved}
