@@ -239,8 +239,8 @@ def test_learners_train_on_the_train_split_and_a_resumed_run_reuses_them(tmp_pat
 @pytest.mark.parametrize(
     ("topology", "message"),
     [
-        ({"preset": "star", "learner": "gptswarm"}, "either `preset`"),
-        ({"n_agents": 3}, "not neither"),
+        ({"preset": "star", "learner": "gptswarm"}, "exactly one of `preset`.*got preset and learner"),
+        ({"n_agents": 3}, "exactly one of.*got none"),
         (
             {"learner": "gdesigne"},
             "topologies.0.learner: unknown learner 'gdesigne'; did you mean 'gdesigner'",
