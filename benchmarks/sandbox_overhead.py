@@ -42,7 +42,10 @@ def main() -> None:
     for isolation in ("namespaces", "guard"):
         limits = Limits(isolation=isolation)
         label = run_untrusted("pass", limits).isolation
-        _row(f"program, {label}", [lambda p=p: run_untrusted(p, limits).passed for p in programs])
+        _row(
+            f"program, {label}",
+            [lambda p=p, limits=limits: run_untrusted(p, limits).passed for p in programs],
+        )
     references = [{"test": p["test"], "entry_point": p["entry_point"], "prompt": p["prompt"]} for p in chosen]
     _row(
         "HumanEval scorer (tests outside)",

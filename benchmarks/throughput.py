@@ -33,7 +33,10 @@ outputs are gibberish, but a fixed number of new tokens makes the timing represe
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -79,6 +82,26 @@ def build_model(args: argparse.Namespace) -> LocalChatModel:
     # to a machine without the embedded package (benchmarks/gpu_check.sh)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or converted_path())
     return LocalChatModel.from_components(model, tokenizer, model_name=f"random-{args.shape}", **settings)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int | None) -> Iterator[None]:
+    """A TimeoutError in the arm after ``seconds`` (SIGALRM: it lands once control is back in
+    Python; the agentlab model's own watchdog ends a stalled batch before that)."""
+    if not seconds:
+        yield
+        return
+
+    def expired(*_: Any) -> None:
+        raise TimeoutError(f"the arm ran past its {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def bandwidth(device: torch.device) -> float:
@@ -131,6 +154,9 @@ def main() -> None:
     )
     parser.add_argument("--a-items", type=int, help="time arm (a) on this many items and scale it")
     parser.add_argument("--tokenizer", help="a tokenizer folder for --shape (default: the embedded model's)")
+    parser.add_argument(
+        "--arm-seconds", type=int, help="each arm's own time limit: one stuck arm cannot hide the others"
+    )
     args = parser.parse_args()
     arms = args.arms.split(",")
 
@@ -201,11 +227,16 @@ def main() -> None:
         return generated(run)
 
     def flat() -> int:  # the flat list is the engine's calls
+        from agentlab.models.cpu_attention import use_plain_sdpa
+
         prompts = [_prompt_ids(llm, m.prompt) for m in runs["c"].records]
+        use_plain_sdpa(llm.hf_model)  # continuous batching takes only transformers' own attentions
         outputs = llm.hf_model.generate_batch(
             inputs=prompts,
             generation_config=llm.greedy_generation_config(),
-            continuous_batching_config=llm.continuous_batching_config(),
+            continuous_batching_config=llm.continuous_batching_config(
+                max(map(len, prompts)) + args.max_new_tokens
+            ),
             progress_bar=False,
         )
         return sum(len(o.generated_tokens) for o in outputs.values())
@@ -229,7 +260,14 @@ def main() -> None:
         name, measure = measures[arm]
         name = name if name not in rows else f"{name}, again"
         started = time.perf_counter()
-        tokens = measure()
+        try:
+            with _time_limit(args.arm_seconds):
+                tokens = measure()
+        except (TimeoutError, RuntimeError, ValueError) as error:  # the arm's failure is its row
+            print(f"{name}: {type(error).__name__}: {error}")
+            if arm == "c":
+                parser.exit(1, "the engine's arm failed: the other arms replay or compare with it\n")
+            continue
         seconds = timings.pop(arm, time.perf_counter() - started)
         if arm == "a" and args.a_items and args.a_items < args.items:
             seconds *= args.items / args.a_items  # scaled: one call at a time is linear in the calls

@@ -93,3 +93,19 @@ def test_routing_overhead_benchmark_reports_each_preset():
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
     assert set(rows) == {"mesh", "blackboard", "semi-centralized", "evolving"}
     assert all(int(calls) > 0 and float(ms) > 0 for calls, _, ms in rows.values())
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_every_arm_dry_on_a_cpu():
+    """The lent GPU's script, at a tiny size: every arm (the engine, one by one, transformers' flat
+    generate_batch on the engine's calls, vLLM where installed) gives its row."""
+    out = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_check.sh"), "--dry"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    ).stdout
+    rows = {line[:22].strip() for line in out.splitlines() if line.startswith(("(", "flat"))}
+    assert rows == {"(c) engine", "(a) one by one*", "flat generate_batch"}, out
+    assert "vllm: not installed here" in out or "vllm (kind: vllm)" in out

@@ -1,5 +1,11 @@
 """A running continuous batch (transformers' ``ContinuousBatchingManager``) over a local model:
-calls join it one by one and come back as each ends, for the runtime's streamed path."""
+calls join it one by one and come back as each ends, for the runtime's streamed path and for a
+whole batch of calls on the continuous path.
+
+A watchdog stands between the caller and the batching thread: a thread that died (out of memory,
+say) fails its calls with the cause it recorded, and one that finishes no call for
+``stall_seconds`` (or the run's ``timeout``) fails them as stalled, so nothing waits forever.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +24,13 @@ if TYPE_CHECKING:
 class GenerationStream:
     """Calls in, finished calls out, over one ``ContinuousBatchingManager``; ``close()`` stops it."""
 
-    def __init__(self, llm: LocalChatModel) -> None:
+    def __init__(self, llm: LocalChatModel, call_tokens: int | None = None) -> None:
         self.llm = llm
         self.eos = llm.eos_tokens()
         use_plain_sdpa(llm.hf_model)
         self.manager = llm.hf_model.init_continuous_batching(
             generation_config=llm.greedy_generation_config(),
-            continuous_batching_config=llm.continuous_batching_config(),
+            continuous_batching_config=llm.continuous_batching_config(call_tokens),
         )
         self.manager.start()
         self.prompts: dict[str, list[int]] = {}
@@ -38,25 +44,27 @@ class GenerationStream:
     def collect(self, timeout: float | None = None) -> list[tuple[str, AIMessage | Exception]]:
         """Block until at least one call ends; return every call that has ended by then.
 
-        Raises ``TimeoutError`` when no call ends within ``timeout`` seconds (None: no limit), and
-        ``RuntimeError`` when the batching thread has stopped.
+        Raises ``TimeoutError`` when no call ends within ``timeout`` seconds (None: the model's
+        ``stall_seconds``), and ``RuntimeError`` with the cause when the batching thread stopped.
         """
         done: list[tuple[str, AIMessage | Exception]] = []
-        deadline = None if timeout is None else time.perf_counter() + timeout
+        patience = self.llm.stall_seconds if timeout is None else min(timeout, self.llm.stall_seconds)
+        deadline = time.perf_counter() + patience
         while self.prompts:
-            if done:
-                wait = 0.001  # gather whatever else has ended, without waiting for more
-            else:
-                wait = 1.0 if deadline is None else min(1.0, max(0.001, deadline - time.perf_counter()))
+            wait = 0.001 if done else min(1.0, max(0.001, deadline - time.perf_counter()))
             result = self.manager.get_result(timeout=wait)
             if result is None:
                 if done:
                     break
                 if not self.manager.is_running():
-                    raise RuntimeError("the continuous batching thread stopped")
-                if deadline is not None and time.perf_counter() >= deadline:
+                    raise RuntimeError(f"the continuous batching thread stopped{self._cause()}")
+                if time.perf_counter() >= deadline:
+                    why = (
+                        f"timeout={timeout:g} s" if timeout is not None and timeout <= patience else "stalled"
+                    )
                     raise TimeoutError(
-                        f"no call finished within timeout={timeout:g} s ({len(self.prompts)} in flight)"
+                        f"no call finished within {patience:g} s ({why}) with {len(self.prompts)} in flight; "
+                        "the continuous batching thread is alive but makes no progress"
                     )
                 continue
             if not result.is_finished():
@@ -69,6 +77,33 @@ class GenerationStream:
                 row = list(result.generated_tokens)
                 done.append((key, self.llm._reply(prompt, row, self.eos, time.perf_counter() - began)))
         return done
+
+    def _cause(self) -> str:
+        """Why the thread stopped, as transformers recorded it (a CUDA out-of-memory error, say)."""
+        status = getattr(self.manager, "background_thread_status", None)
+        error = next(
+            (
+                getattr(status, name)
+                for name in ("fatal_error", "error", "_fatal_error")
+                if getattr(status, name, None)
+            ),
+            None,
+        )
+        return f": {type(error).__name__}: {error}" if error is not None else ""
+
+    def run_all(self, prompts: list[list[int]]) -> list[AIMessage]:
+        """Every prompt through the running batch, its replies in order; the first failure raises."""
+        keys = [f"req_{i}" for i in range(len(prompts))]
+        for key, prompt in zip(keys, prompts, strict=True):
+            self.prompts[key], self.started[key] = prompt, time.perf_counter()
+            self.manager.add_request(input_ids=prompt, request_id=key, max_new_tokens=self.llm.max_new_tokens)
+        replies: dict[str, AIMessage | Exception] = {}
+        while self.prompts:
+            replies.update(self.collect(self.llm.timeout))
+        failed = [r for r in replies.values() if isinstance(r, Exception)]
+        if failed:
+            raise failed[0]
+        return [replies[key] for key in keys]  # type: ignore[misc]
 
     def cancel_all(self) -> list[str]:
         """Drop every call in flight; returns their keys."""

@@ -17,10 +17,12 @@ from pydantic import Field, PrivateAttr
 from agentlab.models import tool_calls
 from agentlab.models.backends import ModelSpec, backend
 from agentlab.models.batching import BatchingChatModel, call_arguments
+from agentlab.models.cache_sizing import KVShape, continuous_sizes, free_memory
 from agentlab.models.continuous import GenerationStream
-from agentlab.models.cpu_attention import use_grouped_attention, use_plain_sdpa
+from agentlab.models.cpu_attention import use_grouped_attention
 from agentlab.models.cpu_linear import pack_linear_layers
 from agentlab.models.cpu_threads import ThreadTuner
+from agentlab.models.floors import require
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.prefix_cache import PrefixCache
 from agentlab.models.token_stream import as_last_chunk, stream_tokens
@@ -74,6 +76,11 @@ class LocalChatModel(BatchingChatModel):
     # greedy: feed up to this many draft tokens per step, looked up in the row's own prompt and reply
     # (prompt lookup decoding, greedy.py); the tokens stay greedy decoding's. 0 turns it off.
     prompt_lookup_num_tokens: int = Field(4, ge=0)
+    # continuous batching: tokens its KV cache holds; None sizes it from the device's free memory
+    # (cache_sizing.py) on a GPU, and leaves it to transformers on a CPU
+    kv_cache_tokens: int | None = Field(None, ge=1)
+    # continuous batching: seconds without any call finishing before its calls fail as stalled
+    stall_seconds: float = Field(120.0, gt=0)
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -117,6 +124,7 @@ class LocalChatModel(BatchingChatModel):
     def _wrap(self, model: Any, tokenizer: Any) -> None:
         from agentlab.models.decode_cache import full_attention_only
 
+        require("transformers")
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -278,25 +286,13 @@ class LocalChatModel(BatchingChatModel):
         ]
 
     def _generate_continuous(self, prompts: list[list[int]]) -> list[AIMessage]:
-        """All prompts at once through transformers' ``generate_batch`` (greedy)."""
-        model, eos = self._model, self.eos_tokens()
-        use_plain_sdpa(model)
-        started = time.perf_counter()
-        outputs = model.generate_batch(
-            inputs=prompts,
-            generation_config=self.greedy_generation_config(),
-            continuous_batching_config=self.continuous_batching_config(),
-            progress_bar=False,
-        )
-        latency = time.perf_counter() - started
-        # request ids follow the input order: "req_0", "req_1", ...
-        failed = [o.error for o in outputs.values() if o.error]
-        if failed or len(outputs) != len(prompts):
-            raise RuntimeError(
-                f"continuous batching failed: {failed[0] if failed else 'requests went missing'}"
-            )
-        rows = [list(outputs[f"req_{i}"].generated_tokens) for i in range(len(prompts))]
-        return [self._reply(prompt, row, eos, latency) for prompt, row in zip(prompts, rows, strict=True)]
+        """All prompts at once through transformers' continuous batching (greedy), watched: a
+        batching thread that dies or stalls fails the calls instead of leaving them waiting."""
+        stream = GenerationStream(self, max(map(len, prompts)) + self.max_new_tokens)
+        try:
+            return stream.run_all(prompts)
+        finally:
+            stream.close()
 
     def eos_tokens(self) -> set[int]:
         """Tokens that end a reply: the model's generation config's and the tokenizer's."""
@@ -313,17 +309,26 @@ class LocalChatModel(BatchingChatModel):
             pad_token_id=self._tokenizer.pad_token_id,
         )
 
-    def continuous_batching_config(self) -> Any:
+    def continuous_batching_config(self, call_tokens: int | None = None) -> Any:
         """Pages of ``prefix_block_tokens``: transformers shares only whole pages between requests, and
         its default page (256 tokens) is longer than most shared prefixes of a multi-agent run. Where
         FlashAttention 2 will run, pages are rounded up to a multiple of 256 tokens, the only sizes
-        its paged decoding kernel takes (FlashAttention 3 takes any)."""
+        its paged decoding kernel takes (FlashAttention 3 takes any). On a GPU (or with
+        ``kv_cache_tokens``) the KV cache and the batch are bounded so their buffers fit
+        (``cache_sizing``); ``call_tokens`` is the longest call that must fit."""
         from transformers import ContinuousBatchingConfig
 
         page = self.prefix_block_tokens
         if _flash_attention_2_will_run(self._model):
             page = -(-page // 256) * 256
-        return ContinuousBatchingConfig(page_size=page)
+        sizes: dict[str, int] = {}
+        if self._model.device.type == "cuda" or self.kv_cache_tokens is not None:
+            needed = call_tokens or self.max_new_tokens + page
+            free = free_memory(self._model.device)
+            sizes = continuous_sizes(
+                KVShape.of(self._model), page, free, needed, cached_tokens=self.kv_cache_tokens
+            )
+        return ContinuousBatchingConfig(page_size=page, **sizes)
 
     def open_stream(self) -> GenerationStream:
         """A running continuous batch that takes calls one by one and gives each back as soon as it
