@@ -11,7 +11,7 @@
 from agentlab import envs, models, protocols, routing, runtime, tasks, tools, topologies
 from agentlab.agent import Agent
 from agentlab.cache import CallCache
-from agentlab.experiment import Experiment
+from agentlab.experiment import Experiment, load_runs
 from agentlab.graph import CommGraph, FinalAgent, MajorityVote
 from agentlab.message import Message, ToolUse, Usage
 from agentlab.run import ItemResult, Run
@@ -47,6 +47,7 @@ __all__ = [
     "Usage",
     "compare",
     "envs",
+    "load_runs",
     "models",
     "protocol",
     "protocols",

@@ -39,7 +39,7 @@ def demo(
         team = al.topologies.load(name, n_agents=n_agents, model=llm)
         runs[name] = team.run(task, rounds=rounds, cache=cache)
     print()
-    print(text_table(list(runs.values())))
+    print(text_table(runs))
     print(f"\n{DEMO_SAYS[task_name]}")
     path = write_report(runs, out / "report.html", title=f"Preset topologies on {task_name} ({n} items)")
     print(f"\nReport: {path}")
@@ -78,15 +78,11 @@ def report(folder: Path, rescore: bool) -> int:
     from agentlab.views.report import text_table, write_report
 
     runs = load_runs(folder, rescore=rescore)
-    print(text_table(list(runs.values())))
+    print(text_table(runs))
     if rescore:
         RunFolder(folder).write("metrics.json", json.dumps(summarize(runs), indent=2, default=str))
         print(f"\nRescored from records: {folder / 'metrics.json'}")
-    seeds = {seed for _, seed in runs}
-    labelled = {
-        f"{label}/seed{seed}" if len(seeds) > 1 else label: run for (label, seed), run in runs.items()
-    }
-    path = write_report(labelled, folder / "report.html", title=folder.name)
+    path = write_report(runs, folder / "report.html", title=folder.name)
     print(f"Report: {path}")
     return 0
 

@@ -18,6 +18,7 @@ from agentlab.cache import CallCache
 from agentlab.graph import CommGraph
 from agentlab.message import Message
 from agentlab.protocols.graph import GraphProtocol, outcome_of
+from agentlab.provenance import provenance
 from agentlab.routing.base import RouteError
 from agentlab.run import ItemResult, Run
 from agentlab.runtime import Context, Driver, Job, ModelCalls, StreamCalls, Unit
@@ -180,6 +181,7 @@ class Engine:
             graph=fixed,
             graphs=graphs,
             origin=team.origin,
+            meta=provenance([a.model for a in team.agents], self.settings, task.meta.get("options", {})),
         )
 
     def _open_stream(self, calls: ModelCalls) -> StreamCalls | None:

@@ -44,6 +44,26 @@ class Run:
     graph: CommGraph | None = None  # the team's graph, when every item ran on the same one
     graphs: dict[str, CommGraph] = field(default_factory=dict)  # per item, when they differ
     origin: CommGraph | None = None  # what a learned graph started from (drawn beside it)
+    # where it came from: models and their settings, run settings, the task's options, agentlab's
+    # version and commit, the date (agentlab.provenance)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_pandas(self, per: str = "message") -> Any:
+        """A pandas DataFrame: one row per message (``per="message"``) or per item (``"item"``);
+        the columns are documented in ``agentlab.views.frames``."""
+        from agentlab.views.frames import items_frame, messages_frame
+
+        if per not in ("message", "item"):
+            raise ValueError(f"per is 'message' or 'item'; got {per!r}")
+        return messages_frame(self) if per == "message" else items_frame(self)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Failures past their threshold: calls or tool calls that failed, items that ended in an
+        error or with no answer read (``agentlab.views.health``)."""
+        from agentlab.views.health import run_warnings
+
+        return run_warnings(self)
 
     def graph_of(self, item_id: str) -> CommGraph:
         """The graph ``item_id`` ran on; rebuilt from its messages when the run does not know it."""
@@ -97,12 +117,13 @@ class Run:
     def summary(self) -> dict[str, Any]:
         low, high = self.interval
         # one pass over the records: they may be read from disk (a run folder's DiskRecords)
-        usage, computed, calls, hits, errors = Usage(), Usage(), 0, 0, 0
+        usage, computed, calls, hits, errors, tool_errors = Usage(), Usage(), 0, 0, 0, 0
         for m in self.records:
             usage += m.usage
             calls += 1
             hits += m.cached
             errors += m.error is not None
+            tool_errors += sum(t.error is not None for t in m.tool_calls)
             if not m.cached:
                 computed += m.usage
         return {
@@ -122,7 +143,8 @@ class Run:
             "computed_calls": calls - hits,
             "computed_tokens": computed.total_tokens,
             "cached_tokens": usage.total_tokens - computed.total_tokens,
-            "errors": errors,
+            "errors": errors,  # failed model calls
+            "tool_errors": tool_errors,  # failed tool calls (the turn goes on: the agent is told)
             "model_seconds": round(self.model_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 2),
             "stopped": self.stopped,
@@ -138,18 +160,14 @@ class Run:
             f"{s['errors']} errors; {s['wall_seconds']} s"
             + (f"; STOPPED EARLY: {self.stopped}" if self.stopped else "")
             + ")"
+            + "".join(f"\n  WARNING: {w}" for w in self.warnings)
         )
 
     def _repr_html_(self) -> str:
-        from agentlab.views.report import summary_table
-        from agentlab.views.svg import edge_tokens, graph_svg
+        from agentlab.views.health import warnings_html
+        from agentlab.views.report import graph_view, summary_table, tools_table
 
-        drawing = ""
-        if self.graph is not None:
-            drawing = graph_svg(
-                self.graph, edge_tokens(self.records), title="graph (edge width: tokens carried)"
-            )
-        return summary_table([self]) + drawing
+        return warnings_html(self.warnings) + summary_table([self]) + tools_table(self) + graph_view(self)
 
     def show(self) -> Any:
         """An interactive explorer (ipywidgets): the graph, a step slider, an item picker, each message."""

@@ -43,6 +43,7 @@ class TextEnv(ABC):
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    clock: ClassVar[tuple[str, ...]] = ()  # state keys that count time (a month, a round): not plotted
     possible_agents: list[str]
     agents: list[str]
 
@@ -90,6 +91,11 @@ class TextEnv(ABC):
         """What a discussion is about, for a team that sends every speaker the same text (a
         routing, or a protocol of one's own): the first speaker's observation by default."""
         return self.observe(phase.agents[0])
+
+    @property
+    def horizon(self) -> int | None:
+        """The most steps an episode takes, when known (a progress bar's length); None if not."""
+        return None
 
     @property
     def done(self) -> bool:

@@ -50,6 +50,8 @@ class Fishery(TextEnv, name="govsim/fishery"):
 
     paper = "GovSim (Piatti et al., NeurIPS 2024)"
 
+    clock = ("month",)
+
     def __init__(
         self,
         agents: int = 5,
@@ -202,6 +204,10 @@ class Fishery(TextEnv, name="govsim/fishery"):
             "collapsed": self.collapsed,
         }
 
+    @property
+    def horizon(self) -> int:
+        return self.months * len(self.phases)
+
     def metrics(self) -> dict[str, float]:
         months_done = len(self.caught)
         survival = months_done - (1 if self.collapsed else 0)
@@ -220,12 +226,12 @@ class Fishery(TextEnv, name="govsim/fishery"):
         }
 
     def picture(self, state: dict[str, Any] | None = None) -> str:
-        from agentlab.views.charts import histogram_svg
+        from agentlab.views.plots import bar_panels
 
         state = self.state() if state is None else state
         caught = state["caught"]
-        return histogram_svg(
-            [*caught.values(), state["stock"]],
-            [*caught, "lake"],
+        lake = {"values": [state["stock"]], "labels": ["lake"], "ylabel": "tonnes left", "top": self.capacity}
+        return bar_panels(
+            [{"values": list(caught.values()), "labels": list(caught), "ylabel": "tonnes caught"}, lake],
             title=f"month {state['month']}: catches and the lake ({state['phase']} next)",
-        )
+        ).text

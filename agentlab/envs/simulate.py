@@ -37,6 +37,7 @@ from agentlab.experiment.folder import RunFolder
 from agentlab.graph import CommGraph, EachAgent
 from agentlab.message import Message, Usage
 from agentlab.protocols.graph import GraphProtocol, Wiring, run_wiring
+from agentlab.provenance import provenance
 from agentlab.runtime import Context, Driver, Job, ModelCalls, Unit
 from agentlab.settings import RunSettings
 from agentlab.stats import mean_interval
@@ -63,8 +64,9 @@ class Simulation:
     timeline: list[list[dict[str, Any]]]
     metrics: list[dict[str, float]]
     usage: Usage = field(default_factory=Usage)
-    calls: int = 0
+    calls: int = 0  # every call, the cache's answers and those replayed from a run folder included
     cache_hits: int = 0
+    failed_calls: int = 0
     by_agent: dict[str, Usage] = field(default_factory=dict)
     by_phase: dict[str, Usage] = field(default_factory=dict)
     by_step: dict[int, Usage] = field(default_factory=dict)
@@ -74,6 +76,8 @@ class Simulation:
     records: list[Message] = field(default_factory=list)
     folder: Path | None = None
     pictures: Any = None  # env.picture, to draw a recorded state
+    clock: tuple[str, ...] = ()  # state keys that count time, left out of the plots over steps
+    meta: dict[str, Any] = field(default_factory=dict)  # models, settings, versions (agentlab.provenance)
 
     @property
     def episodes(self) -> int:
@@ -96,32 +100,83 @@ class Simulation:
             spread[name] = (mean, statistics.stdev(values) if len(values) > 1 else 0.0)
         return spread
 
+    def variables(self) -> list[str]:
+        """The numeric variables of the recorded state, what ``series`` and ``plot`` take."""
+        found: dict[str, None] = {}
+        for episode in self.timeline:
+            for row in episode:
+                for key, value in row["state"].items():
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        found[key] = None
+        return list(found)
+
     def series(self, metric: str) -> list[tuple[float, float, float, float]]:
-        """``metric`` of the state after each step: (step, mean, low, high) over the episodes."""
+        """``metric`` of the state after each step: (step, mean, low, high) over the episodes (low
+        and high equal the mean with one episode: there is no interval)."""
+        known = self.variables()
+        if metric not in known:
+            import difflib
+
+            close = difflib.get_close_matches(metric, known, n=1)
+            raise KeyError(
+                f"{self.env}'s state has no numeric variable {metric!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; its variables: {', '.join(known) or 'none recorded yet'}"
+            )
         steps = max((len(t) for t in self.timeline), default=0)
         rows = []
         for s in range(steps):
             values = [t[s]["state"].get(metric) for t in self.timeline if s < len(t)]
             numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-            if numbers:
+            if len(numbers) > 1:
                 rows.append((float(s + 1), *mean_interval(numbers)))
+            elif numbers:
+                rows.append((float(s + 1), numbers[0], numbers[0], numbers[0]))
         return rows
 
     def plot(self, metric: str, others: Mapping[str, Simulation] | None = None) -> Any:
-        """``metric`` over steps with its 95% band, beside ``others`` (label -> simulation)."""
-        from agentlab.views.charts import lines_svg
-        from agentlab.views.compare import Svg
+        """``metric`` over steps, with its 95% band over episodes when there are several, beside
+        ``others`` (label -> simulation); a ``Plot`` (``.ax`` restyles it)."""
+        from agentlab.views.simulation import state_plot
 
-        runs = {self.team: self, **(others or {})}
-        return Svg(lines_svg({label: sim.series(metric) for label, sim in runs.items()}, title=metric))
+        return state_plot({self.team: self, **(others or {})}, metric)
+
+    def to_pandas(self, per: str = "step") -> Any:
+        """A DataFrame: one row per episode and step (``state.<key>``, ``reward.<agent>``, invalid
+        actions), or per episode (``per="episode"``: its metrics)."""
+        from agentlab.views.frames import simulation_frame
+
+        return simulation_frame(self, per)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Invalid actions, discussions that ended early and failed calls past their threshold."""
+        from agentlab.views.health import simulation_warnings
+
+        return simulation_warnings(self)
 
     def table(self) -> str:
-        lines = [f"{self.env}: {self.episodes} episodes, team {self.team}, {self.calls} calls "
+        lines = [f"{self.env}: {self.episodes} episode(s), team {self.team}, {self.calls} calls "
                  f"({self.cache_hits} cached), {self.usage.total_tokens} tokens"]  # fmt: skip
         spread = self.spread()
+        several = self.episodes > 1
+        spread_head = "95% interval over episodes   std" if several else ""
+        lines.append(f"  {'metric':<20} {'mean':>10}  {spread_head}")
         for name, (mean, lo, hi) in self.summary().items():
-            lines.append(f"  {name:<20} {mean:10.3f}  [{lo:.3f}, {hi:.3f}]  std {spread[name][1]:.3f}")
+            interval = f"  [{lo:.3f}, {hi:.3f}]  std {spread[name][1]:.3f}" if several else ""
+            lines.append(f"  {name:<20} {mean:10.3f}{interval}")
+        lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def to_html(self, path: str | Path) -> Path:
+        """A self-contained page: metrics, costs, every state variable over steps, the state
+        timeline and warnings."""
+        from agentlab.views.simulation import simulation_report
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(simulation_report({(self.team, self.seed): self}, title=f"{self.team} in {self.env}"))
+        return path
 
     def show(self) -> Any:
         """A step slider and an episode picker over the environment's picture of its state,
@@ -131,9 +186,9 @@ class Simulation:
         return simulation_explorer(self)
 
     def _repr_html_(self) -> str:
-        import html
+        from agentlab.views.simulation import simulation_summary
 
-        return f"<pre>{html.escape(self.table())}</pre>"
+        return simulation_summary({(self.team, self.seed): self})
 
     def __repr__(self) -> str:
         return self.table()
@@ -187,7 +242,9 @@ def simulate(
             (row["episode"], row["step"]) for row in run_folder.read("states") if row.get("unit") == unit
         }
     sim = Simulation(env.name or type(env).__name__, team.name, seed, [[] for _ in range(episodes)], [])
-    sim.folder, sim.pictures = run_folder.path if run_folder else None, env.picture
+    sim.folder, sim.pictures, sim.clock = run_folder.path if run_folder else None, env.picture, env.clock
+    options = {"env": sim.env, "episodes": episodes, "seed": seed}
+    sim.meta = provenance([a.model for a in team.agents[:needed]], settings, options)
     started = time.perf_counter()
     envs = [copy.deepcopy(env) for _ in range(episodes)]
     for k, e in enumerate(envs):
@@ -212,8 +269,9 @@ def simulate(
             tally[0] += u.prompt_tokens
             tally[1] += u.completion_tokens
             tally[2] += u.cached_tokens
-        sim.calls += not message.cached
+        sim.calls += 1
         sim.cache_hits += message.cached
+        sim.failed_calls += message.error is not None
 
     def made(message: Message) -> None:  # a new message (replayed ones were counted from the folder)
         count(message)
@@ -233,15 +291,21 @@ def simulate(
         if item_id in play.failed:  # the words said before it failed were the actions
             row["error"] = play.failed[item_id]
         sim.timeline[k].append(row)
+        bar.update(1)
+        bar.set_postfix(calls=sim.calls, cached=sim.cache_hits, refresh=False)
         if run_folder is not None and (k, step) not in written:
             run_folder.append_state({"unit": unit, **row})
 
     for message in prior.values():
         count(message)
     play.stepped = stepped
-    bar = tqdm(desc=f"{team.name} in {sim.env}", unit="call", disable=not progress)
+    horizon = env.horizon
+    bar = tqdm(
+        total=episodes * horizon if horizon else None, desc=f"{team.name} in {sim.env}", unit="step",
+        disable=not progress,
+    )  # fmt: skip
     calls = ModelCalls(settings, call_cache(cache))
-    driver = Driver(calls, settings, prior=prior, on_message=made, keep_records=keep_records, progress=bar)
+    driver = Driver(calls, settings, prior=prior, on_message=made, keep_records=keep_records)
     try:
         outcome = driver.run([Job(f"episode {k}", play.start(k)) for k in range(episodes)])
     finally:

@@ -104,6 +104,8 @@ class SwarmGrid(TextEnv):
 
     paper = "SwarmBench (Ruan et al., 2025)"
 
+    clock = ("round",)
+
     def __init__(
         self,
         agents: int = 10,
@@ -298,6 +300,10 @@ class SwarmGrid(TextEnv):
             "collisions": last.get("collisions", 0.0),
             "explored": len(self.visited),
         }
+
+    @property
+    def horizon(self) -> int:
+        return self.rounds
 
     def metrics(self) -> dict[str, float]:
         names = ("moving_distance", "stillness", "directional_entropy", "dominant_action", "polarization",

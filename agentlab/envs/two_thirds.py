@@ -62,6 +62,8 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
 
     paper = "AgentScope very-large-scale simulation (Pan et al., 2024)"
 
+    clock = ("round",)
+
     def __init__(
         self, agents: int = 10, rounds: int = 3, ratio: float = 2 / 3, personas: bool = False
     ) -> None:
@@ -155,6 +157,10 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
             "std": statistics.pstdev(guesses) if len(guesses) > 1 else 0.0,
         }
 
+    @property
+    def horizon(self) -> int:
+        return self.rounds
+
     def metrics(self) -> dict[str, float]:
         rounds = [h for h in self.history if h["average"] is not None]
         if not rounds:
@@ -166,12 +172,12 @@ class TwoThirdsGame(TextEnv, name="two-thirds"):
         }
 
     def picture(self, state: dict[str, Any] | None = None) -> str:
-        from agentlab.views.charts import histogram_svg
+        from agentlab.views.plots import bar_panels
 
         state = self.state() if state is None else state
-        return histogram_svg(
-            state["histogram"], [f"{10 * k}" for k in range(10)], title=f"round {state['round']} guesses"
-        )
+        bins = [f"{10 * k}–{10 * k + 9}" for k in range(10)]
+        panel = {"values": state["histogram"], "labels": bins, "ylabel": "agents guessing"}
+        return bar_panels([panel], title=f"round {state['round']}: guesses").text
 
 
 def histogram(values: list[float]) -> list[int]:

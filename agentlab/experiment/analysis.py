@@ -40,7 +40,55 @@ def records_by_unit(folder: RunFolder) -> dict[str, list[Message]]:
     return by_unit
 
 
-def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int], Run]:
+class Runs(dict[tuple[str, int], Run]):
+    """An experiment's runs keyed by (topology label, seed): a dict, and the tables over all of
+    them (``to_pandas``), their comparison (``compare()``) and a one-page report."""
+
+    def to_pandas(self, per: str = "run") -> Any:
+        """One row per run (``per="run"``: ``al.compare(...).to_pandas()``'s columns), per item or per
+        message of every run, with ``topology`` and ``seed`` columns first."""
+        from agentlab.views.frames import runs_frame
+
+        if per == "run":
+            return self.compare().to_pandas()
+        return runs_frame(self, per=per)
+
+    def compare(self) -> Any:
+        """Topologies by seed: means and intervals over seeds, each run paired with the first
+        topology's run of its seed (``al.compare``)."""
+        from agentlab.views.compare import Comparison
+
+        return Comparison(self)
+
+    def _repr_html_(self) -> str:
+        return self.compare()._repr_html_()
+
+    def to_html(self, path: str | Path, title: str | None = None) -> Path:
+        from agentlab.views.report import write_report
+
+        return write_report(self, path, title)
+
+
+def folder_meta(folder: RunFolder, cfg: Any, seed: int, task: Any) -> dict[str, Any]:
+    """A run's provenance (``Run.meta``) as its folder recorded it: the model as the file gave it,
+    the run settings, the task's options with the seed, the versions and commit it ran with."""
+    import datetime
+
+    recorded = folder.path / "environment.json"
+    environment = json.loads(recorded.read_text()) if recorded.is_file() else {}
+    written = datetime.datetime.fromtimestamp((folder.path / "config.yaml").stat().st_mtime, datetime.UTC)
+    models = [cfg.model, *cfg.models.values()]
+    return {
+        "models": [m.model_dump(exclude_defaults=True, mode="json") or {"kind": "default"} for m in models],
+        "settings": cfg.run_settings().model_dump(exclude_defaults=True, mode="json"),
+        "task_options": {"name": task.name, **task.meta.get("options", {}), "seed": seed},
+        "agentlab": environment.get("packages", {}).get("agentlab"),
+        "commit": environment.get("git_commit"),
+        "date": written.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def load_runs(folder: str | Path, rescore: bool = False) -> Runs:
     """The runs of a run folder, rebuilt from its files without calling a model.
 
     With ``rescore``, each item's answer is decided again from its last-round messages with the
@@ -67,7 +115,7 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
         )
     by_unit = records_by_unit(folder)
     recorded = results_by_unit(folder)
-    runs = {}
+    runs = Runs()
     for seed in cfg.seeds:
         task = experiment.task(seed)
         for spec in cfg.topologies:
@@ -109,8 +157,9 @@ def load_runs(folder: str | Path, rescore: bool = False) -> dict[tuple[str, int]
                         results[k] = with_reasks(result, sum(len(m.rejected) for m in turns), unparsed)
             most = max(rounds.values(), default=1)
             runs[(spec.name, seed)] = Run(
-                spec.name, task.name, most, messages, results, *folder.time_spent(unit)
-            )
+                spec.name, task.name, most, messages, results, *folder.time_spent(unit),
+                meta=folder_meta(folder, cfg, seed, task),
+            )  # fmt: skip
     return runs
 
 

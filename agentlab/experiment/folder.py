@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from importlib import metadata
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agentlab.message import Message
+from agentlab.provenance import commit
 
 FORMAT = 1  # the layout above; a folder written by a later format is refused, not misread
 
@@ -318,15 +318,5 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
-        "git_commit": _git_commit(),
+        "git_commit": commit(),
     }
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None

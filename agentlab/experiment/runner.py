@@ -21,7 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from agentlab._yaml import load_file
 from agentlab.cache import CallCache
 from agentlab.engine import Engine
-from agentlab.experiment.analysis import in_task_order, records_by_unit, results_by_unit, summarize
+from agentlab.experiment.analysis import Runs, in_task_order, records_by_unit, results_by_unit, summarize
 from agentlab.experiment.config import TASK_GRAPH, ExperimentConfig, TopologySpec, TrainSpec, parse
 from agentlab.experiment.folder import RunFolder, environment
 from agentlab.message import Message
@@ -43,7 +43,7 @@ class ExperimentResult:
     """The runs of an experiment, keyed by (topology label, seed), and where they were written."""
 
     folder: Path
-    runs: dict[tuple[str, int], Run]
+    runs: dict[tuple[str, int], Run]  # Runs when gathered: .to_pandas(), .compare()
     metrics: dict[str, Any] = field(default_factory=dict)
     simulations: dict[tuple[str, int], Any] = field(
         default_factory=dict
@@ -54,7 +54,7 @@ class ExperimentResult:
             return "\n\n".join(
                 f"{label}/seed{seed}\n{sim.table()}" for (label, seed), sim in self.simulations.items()
             )
-        return text_table(list(self.runs.values()))
+        return text_table(self.runs)
 
     def __repr__(self) -> str:
         return f"ExperimentResult({self.folder}):\n{self.table()}"
@@ -204,10 +204,7 @@ class Experiment:
         if servers and world == 1:  # with several processes, each has its own pool
             metrics["servers"] = ServerUsage.totals(servers)
         folder.write("metrics.json", json.dumps(metrics, indent=2, default=str))
-        labelled = {
-            f"{name}/seed{seed}" if len(cfg.seeds) > 1 else name: run for (name, seed), run in runs.items()
-        }
-        write_report(labelled, folder.path / "report.html", title=f"{cfg.name}")
+        write_report(runs, folder.path / "report.html", title=f"{cfg.name}")
         return ExperimentResult(folder.path, runs, metrics)
 
     def _simulate(self, root: Path, progress: bool) -> ExperimentResult:
@@ -330,11 +327,11 @@ class Experiment:
         os.replace(staging, saved)
         return learner
 
-    def _gathered(self, folder: RunFolder, runs: dict[tuple[str, int], Run]) -> dict[tuple[str, int], Run]:
+    def _gathered(self, folder: RunFolder, runs: dict[tuple[str, int], Run]) -> Runs:
         """Each run with every process's results and records (one process: its own, as they are)."""
         by_unit = results_by_unit(folder)
         tasks = {seed: self.task(seed) for seed in {seed for _, seed in runs}}
-        gathered = {}
+        gathered = Runs()
         for (label, seed), run in runs.items():
             unit = f"{label}/seed{seed}"
             results = in_task_order(by_unit.get(unit, []), tasks[seed])

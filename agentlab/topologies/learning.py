@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +43,7 @@ from agentlab.topologies.edges import (
     decode_dag,
     sample_graph,
 )
+from agentlab.topologies.training_log import TrainingLog
 
 
 def decision_from(spec: str | Decision | None, names: Sequence[str]) -> Decision:
@@ -65,17 +66,6 @@ FINAL_REFER_ROLE = (
     "You make the final decision. You are shown what the other agents answered; judge their "
     "answers and give the one final answer, in the form the question asks for."
 )
-
-
-@dataclass
-class TrainingLog:
-    """What training spent and how the reward moved; training tokens are never mixed with test tokens."""
-
-    usage: Usage = field(default_factory=Usage)
-    calls: int = 0
-    cache_hits: int = 0
-    steps: list[dict[str, float]] = field(default_factory=list)
-    stopped: str | None = None
 
 
 @dataclass

@@ -42,9 +42,13 @@ def item_view(run: Run, item_id: str, step: int) -> dict[str, Any]:
 def _verdict(result: Any) -> str:
     if result is None:
         return "<span style='color:#888'>not finished</span>"
+    if result.error is not None:
+        return f"<span style='color:#8c1d40;font-weight:bold'>⚠ error</span>: {html.escape(result.error)}"
     ok = result.score >= 1
     color = "#2f8f4e" if ok else ("#c7772b" if result.score > 0 else "#d62728")
     mark = "✔ correct" if ok else (f"partly ({result.score:.2f})" if result.score > 0 else "✘ wrong")
+    if not ok and result.score == 0 and result.prediction is None:
+        color, mark = "#c7772b", "? no answer read"
     return (
         f"<span style='color:{color};font-weight:bold'>{mark}</span> predicted "
         f"<code>{html.escape(str(result.prediction))}</code>, "

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentlab.views.explorer import message_html
 
 if TYPE_CHECKING:
     from agentlab.envs.simulate import Simulation
+    from agentlab.views.plots import Plot
 
 MAX_FRAMES = 24  # pictures per episode in a report's state timeline
 
@@ -64,42 +66,74 @@ def simulation_explorer(sim: Simulation) -> Any:
     return widgets.VBox([widgets.HBox([episode, step]), out])
 
 
-def simulation_report(simulations: dict[tuple[str, int], Simulation], title: str = "simulation") -> str:
-    """A self-contained page: each simulation's metrics with 95% intervals over episodes, its
-    tokens per phase, and every numeric state variable over steps for all of them together."""
-    from agentlab.views.charts import lines_svg
+def simulation_summary(simulations: Mapping[tuple[str, int], Simulation]) -> str:
+    """Warnings, then one row per simulation: its episodes, calls and tokens, and each metric's
+    mean with its 95% interval over episodes (the value alone for one episode)."""
+    from agentlab.views.health import warnings_html
 
     esc = html.escape
-    rows = []
+    names = list(dict.fromkeys(n for sim in simulations.values() for n in sim.summary()))
+    several = any(sim.episodes > 1 for sim in simulations.values())
+    head = "".join(
+        f"<th>{h}</th>" for h in ("run", "episodes", "calls", "cached", "tokens", "tokens by phase", *names)
+    )
+    rows, warned = [], []
     for (label, seed), sim in simulations.items():
-        cells = "".join(
-            f"<td>{esc(name)}</td><td>{mean:.3f} [{lo:.3f}, {hi:.3f}]</td>"
-            for name, (mean, lo, hi) in sim.summary().items()
-        )
+        summary = sim.summary()
+        cells = "".join(_metric_cell(summary.get(n), sim.episodes > 1) for n in names)
         phases = ", ".join(f"{esc(k)} {u.total_tokens}" for k, u in sim.by_phase.items())
         rows.append(
-            f"<tr><th>{esc(label)}/seed{seed}</th><td>{sim.episodes} episodes, {sim.calls} calls "
-            f"({sim.cache_hits} cached), tokens by phase: {phases}</td>{cells}</tr>"
+            f"<tr><td>{esc(label)}/seed{seed}{' ⚠' if sim.warnings else ''}</td><td>{sim.episodes}</td>"
+            f"<td>{sim.calls}</td><td>{sim.cache_hits}</td><td>{sim.usage.total_tokens}</td><td>{phases}</td>"
+            f"{cells}</tr>"
         )
-    first = next(iter(simulations.values()), None)
-    numeric = []
-    if first is not None and first.timeline and first.timeline[0]:
-        state = first.timeline[0][0]["state"]
-        numeric = [k for k, v in state.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        warned += [f"{label}/seed{seed}: {w}" for w in sim.warnings]
+    note = "<p><small>metrics: mean [95% interval over episodes]</small></p>" if several else ""
+    return (
+        f"{warnings_html(warned)}<div style='overflow-x:auto'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>{note}"
+    )
+
+
+def state_plot(simulations: Mapping[str, Simulation], variable: str) -> Plot:
+    """``variable`` of the state over steps, one line per simulation (label -> simulation), with
+    its 95% band over episodes where there are several; clamped at 0 when it never goes below."""
+    from agentlab.views.plots import lines
+
+    series = {label: sim.series(variable) for label, sim in simulations.items()}
+    low = 0.0 if all(p[1] >= 0 for points in series.values() for p in points) else None
+    several = any(sim.episodes > 1 for sim in simulations.values())
+    env = next(iter(simulations.values())).env
+    ylabel = variable + (" (mean, 95% band over episodes)" if several else "")
+    return lines(series, ylabel=ylabel, title=f"{env}: {variable}", low=low)
+
+
+def _metric_cell(value: tuple[float, float, float] | None, interval: bool) -> str:
+    if value is None:
+        return "<td></td>"
+    mean, low, high = value
+    return f"<td>{mean:.3g} [{low:.3g}, {high:.3g}]</td>" if interval else f"<td>{mean:.3g}</td>"
+
+
+def simulation_report(simulations: Mapping[tuple[str, int], Simulation], title: str = "simulation") -> str:
+    """A self-contained page: where it came from, warnings, each simulation's metrics and costs,
+    every numeric state variable over steps for all of them together, each one's state timeline."""
+    from agentlab.views.report import STYLE, provenance_html
+
+    esc = html.escape
+    sims = list(simulations.values())
+    variables = list(dict.fromkeys(v for sim in sims for v in sim.variables() if v not in sim.clock))
+    labelled = {f"{label}/seed{seed}": sim for (label, seed), sim in simulations.items()}
     plots = "".join(
-        lines_svg(
-            {f"{label}/seed{seed}": sim.series(key) for (label, seed), sim in simulations.items()}, title=key
-        )
-        for key in numeric
+        state_plot(labelled, v).text for v in variables if all(v in sim.variables() for sim in sims)
     )
     timelines = "".join(
-        f"<h3>{esc(label)}/seed{seed}, episode 0</h3>{state_strip(sim)}"
-        for (label, seed), sim in simulations.items()
+        f"<h3>{esc(label)}, episode 0</h3>{state_strip(sim)}" for label, sim in labelled.items()
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title></head>"
-        f"<body style='font-family:sans-serif'><h1>{esc(title)}</h1><table border='1' cellpadding='4'>"
-        f"{''.join(rows)}</table><h2>State over steps (mean, 95% band over episodes)</h2>{plots}"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style>"
+        f"</head><body><h1>{esc(title)}</h1>{provenance_html(sims)}{simulation_summary(simulations)}"
+        f"<h2>State over steps</h2>{plots}"
         f"<h2>State timeline (the environment's picture after each step)</h2>{timelines}</body></html>"
     )
 

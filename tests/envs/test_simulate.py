@@ -75,14 +75,20 @@ def test_views_draw_the_state_timeline_and_a_metric_over_steps():
         al.envs.load("two-thirds", agents=4, rounds=2), episodes=2, cache=False, progress=False
     )
     view = step_view(sim, 1, 1)
-    assert "<svg" in view["picture"] and "round 2 guesses" in view["picture"]
+    assert "<svg" in view["picture"] and "round 2: guesses" in view["picture"]
     assert [m.item_id for m in view["messages"]] == ["ep1-t1-guess"] * 4
     assert sim.series("average") == [(1.0, 50.0, 50.0, 50.0), (2.0, 25.0, 25.0, 25.0)]
     other = al.Team([al.Agent(f"p{i}") for i in range(4)], model=ScriptedChatModel(respond=lambda m: "10"))
     tens = other.simulate(al.envs.load("two-thirds", agents=4, rounds=2), cache=False, progress=False)
-    svg = sim.plot("average", others={"tens": tens})._repr_svg_()
-    assert svg.count("<polyline") == 2 and "tens" in svg and "fixed" in svg
+    plot = sim.plot("average", others={"tens": tens})
+    assert plot.ax.get_legend_handles_labels()[1] == ["fixed", "tens"]
+    assert [list(line.get_ydata()) for line in plot.ax.get_lines()] == [[50.0, 25.0], [10.0, 10.0]]
+    assert "fixed" in plot._repr_svg_() and plot._repr_svg_().startswith("<svg")
     assert "nash_distance" in sim._repr_html_()
+    with pytest.raises(
+        KeyError, match=r"no numeric variable 'averge' \(did you mean 'average'\?\); its variables: round"
+    ):
+        sim.plot("averge")
 
 
 def test_bad_simulation_input_is_named():
@@ -226,7 +232,9 @@ def test_an_experiment_file_runs_a_simulation_into_its_run_folder_and_resumes(tm
     }
     assert first.metrics["debate/seed0"]["summary"]["total_gain"][0] == 90.0
     report = (folder / "report.html").read_text()
-    assert "<polyline" in report and first.metrics["debate/seed0"]["std"]["total_gain"] == 0.0
+    plots = report.split("State over steps")[1].split("State timeline")[0]
+    assert "govsim/fishery: stock" in plots and "govsim/fishery: month" not in plots
+    assert first.metrics["debate/seed0"]["std"]["total_gain"] == 0.0
     timeline = report.split("State timeline")[1]  # each run's lake after each of its 6 steps
     assert timeline.count("<figure") == 2 * 6 and "step 5 · reflection" in timeline
     records, states = read_jsonl(folder / "records.jsonl"), read_jsonl(folder / "states.jsonl")
