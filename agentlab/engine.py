@@ -80,6 +80,7 @@ class Engine:
     ) -> None:
         if rounds is not None and rounds < 1:
             raise ValueError(f"rounds must be at least 1; got {rounds}")
+        task.check_agents([a.name for a in team.agents])
         self.team, self.task, self.rounds = team, task, rounds
         self.settings = settings if settings is not None else RunSettings()
         self.cache, self.progress = cache, progress

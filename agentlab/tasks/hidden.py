@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,15 @@ _NAMES = {
 _SALT = {"test": 0, "train": 1_000_003}
 _AGENT = re.compile(r"agent(\d+)$")
 
+UNTOLD = (
+    "You were not told the answer. If another agent states it, repeat it; "
+    "otherwise reply only: I do not know."
+)
 
-def generate(n: int, parts: int, seed: int = 0, split: str = "test") -> list[Item]:
+
+def generate(
+    n: int, parts: int, seed: int = 0, split: str = "test", subjects: Sequence[tuple] = tuple(_SUBJECTS)
+) -> list[Item]:
     if split not in _SALT:
         raise ValueError(f"hidden-fact has splits {sorted(_SALT)}; got {split!r}")
     if parts < 1:
@@ -40,13 +48,15 @@ def generate(n: int, parts: int, seed: int = 0, split: str = "test") -> list[Ite
     rng = random.Random(seed * 7919 + _SALT[split])
     items = []
     for k in range(n):
-        thing, verb, colours = rng.choice(_SUBJECTS)
+        subject = rng.choice(subjects)
+        thing, verb, colours = subject
         who = rng.choice(_NAMES[split])
         options = rng.sample(colours, 4)
         answer = rng.choice(options)
         question = f"What colour is the {thing} {who} {verb}?"
         fact = f"The {thing} {who} {verb} is {answer}."
-        meta = {"holder": rng.randrange(parts), "fact": fact, "options": options}
+        topic = _SUBJECTS.index(subject)
+        meta = {"holder": rng.randrange(parts), "fact": fact, "options": options, "topic": topic}
         items.append(Item(f"{split}-{k}", question, answer, meta))
     return items
 
@@ -83,10 +93,7 @@ class HiddenFactTask(Task):
         # in 16, and 1 in 16 when the fact came as "You know this: ..." before the options
         if knows:
             return f"Fact: {item.meta['fact']}\n{self.prompt(item)}"
-        return (
-            f"{self.prompt(item)}\nYou were not told the answer. If another agent states it, repeat it; "
-            "otherwise reply only: I do not know."
-        )
+        return f"{self.prompt(item)}\n{UNTOLD}"
 
 
 @LOADERS.register("hidden-fact")

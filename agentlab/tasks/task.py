@@ -79,6 +79,10 @@ class Task:
         """The task text ``agent`` is shown in ``round`` (of ``rounds``); the same for all by default."""
         return self.prompt(item)
 
+    def check_agents(self, names: Sequence[str]) -> None:
+        """Raises ValueError naming the fix when a team of agents ``names`` cannot run this task
+        (a task whose facts are told to agents by name, say); any team can by default."""
+
     def heard(self, text: str, sender: str, receiver: str) -> str:
         """What ``receiver`` hears of ``sender``'s message: all of it by default."""
         return text
