@@ -76,7 +76,9 @@ def test_a_learner_is_one_class_with_a_name(tmp_path):
     }
     result = Experiment.from_dict(config).run(tmp_path, progress=False)
     assert result.runs[("toy-uniform", 0)].n_items == 3
-    assert result.metrics["training"]["toy-uniform/seed0"]["calls"] == 4 * 4 * 3  # items x samples x agents
+    # items x samples x the agents called: the deciding last agent always, the others only where
+    # a sampled edge carries their words to it (one round)
+    assert 4 * 4 <= result.metrics["training"]["toy-uniform/seed0"]["calls"] < 4 * 4 * 3
     saved = tmp_path / "ext" / "learners" / "toy-uniform-seed0.pt"
     assert set(torch.load(saved, weights_only=False)["state"]) == {"logit"}  # saved by name
     bad = FILE | {"topologies": [{"learner": "toy-uniform", "options": {"strat": 0.9}}]}

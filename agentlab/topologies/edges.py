@@ -27,6 +27,9 @@ class EdgeDistribution:
     aux: dict[str, torch.Tensor] = field(default_factory=dict)  # what a learner's regularisers read
     rounds: tuple[EdgeDistribution, ...] = ()
     silent: frozenset[int] = frozenset()
+    # P(agent i's answer reaches the decision): its edge into a learned vote or into the FinalRefer
+    # decider, designed for this item; None leaves it to the learner (every agent, or its global logits)
+    decision: torch.Tensor | None = None
 
 
 @dataclass
@@ -34,7 +37,7 @@ class SampledGraph:
     spatial: list[Pair]
     temporal: list[Pair]
     log_prob: torch.Tensor
-    voters: tuple[int, ...] | None = None  # who enters a learned vote
+    voters: tuple[int, ...] | None = None  # whose answers reach the decision (a vote, the decider)
     rounds: tuple[SampledGraph, ...] = ()  # one per round, from a per-round distribution
     silent: frozenset[int] = frozenset()
 
@@ -55,8 +58,10 @@ def bernoulli(probs: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, to
     """Independent draws with these probabilities (seeded from ``rng``), and their log-probability."""
     draws = torch.rand(probs.shape, generator=torch.Generator().manual_seed(rng.randrange(2**62)))
     chosen = draws < probs.detach()
-    clamped = probs.clamp(1e-9, 1 - 1e-9)
-    return chosen, torch.where(chosen, clamped.log(), (1 - clamped).log()).sum()
+    # select, then take the log: log(1 - p) of a p that rounds to 1 is -inf, and its zero weight in
+    # a torch.where would still make the gradient NaN (1 - 1e-9 is 1.0 in float32; 1 - 1e-6 is not)
+    clamped = probs.clamp(1e-6, 1 - 1e-6)
+    return chosen, torch.where(chosen, clamped, 1 - clamped).log().sum()
 
 
 def sample_graph(dist: EdgeDistribution, rng: random.Random) -> SampledGraph:

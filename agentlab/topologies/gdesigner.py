@@ -18,7 +18,14 @@ every agent in the last round (``decision="final_refer"``, the default).
 
 Ours (``variant="ours"``, the default): each node's features also carry a one-hot of its
 position, so agents with the same profile (the usual case with small models, which do better
-without role prompts) remain distinguishable; b is the mean utility of the query's samples.
+without role prompts) remain distinguishable; b is the mean utility of the query's samples. With
+``decision="vote"`` or ``decision_edges="learned"``, each agent's edge into the decision (the vote,
+or the FinalRefer) is designed per query too, P_i = σ(w_i · q̂ + b_i), where q̂ is the query's
+embedding minus the mean of the training queries', normalised (read from the latents, or from the
+raw embedding, whose shared template dominates, one REINFORCE step moved every agent's edge at
+once and training collapsed to nobody or everybody), and with one round an
+agent whose words reach nothing that decides is not called: the paper's sparsity carried over to
+whom a query asks, which is where a per-query graph saves tokens that a fixed one cannot.
 
 The authors' code (``variant="authors"``, ``architecture="gcn"``): no task node; each agent's
 features are its profile's embedding next to the query's; a plain two-layer GCN over the anchor
@@ -125,16 +132,11 @@ class GDesigner(GraphLearner, name="gdesigner"):
     ) -> None:
         super().__init__(agents, model=model, **settings)
         n, s = len(self.agents), self.settings
-        anchor = s.anchor
-        if isinstance(anchor, str):
-            from agentlab.topologies.presets import graph as preset
+        from agentlab.topologies.presets import spatial_over
 
-            anchor_graph = preset(anchor, n)
-            rename = dict(zip(anchor_graph.agents, self.names, strict=True))
-            anchor = CommGraph(self.names, [(rename[u], rename[v]) for u, v in anchor_graph.spatial])
         index = {name: i for i, name in enumerate(self.names)}
         self.anchor = torch.zeros(n, n)
-        for u, v in anchor.spatial:
+        for u, v in spatial_over(s.anchor, self.names):
             self.anchor[index[u], index[v]] = 1.0
         if s.architecture not in ("vgae", "gcn"):
             raise ValueError(
@@ -157,13 +159,30 @@ class GDesigner(GraphLearner, name="gdesigner"):
         self.decoder = torch.nn.Sequential(
             torch.nn.Linear(3 * s.latent, s.hidden), torch.nn.ReLU(), torch.nn.Linear(s.hidden, 1)
         )
+        if self.designs_decision():  # each agent's edge into the decision, read from the query
+            # σ(w_i · q̂ + b_i), 0.5 for every agent at first (see the module docstring)
+            self.decision_head = torch.nn.Linear(self.profiles.shape[1], n)
+            torch.nn.init.zeros_(self.decision_head.weight)
+            torch.nn.init.zeros_(self.decision_head.bias)
+            # the mean embedding of the training queries seen so far, which q̂ is taken from: the
+            # head reads what sets a query apart, not the template every query shares
+            self.query_center = torch.nn.Parameter(torch.zeros(self.profiles.shape[1]), requires_grad=False)
+            self.queries_seen = 0
+
+    def designs_decision(self) -> bool:
+        return self.settings.architecture == "vgae" and self.learns_decision()
 
     def named_parameters(self) -> dict[str, torch.nn.Parameter]:
         if self.settings.architecture == "gcn":
             return {f"gcn.{k}": p for k, p in self.gcn.named_parameters()}
+        head = {}
+        if self.designs_decision():
+            head = {f"decision_head.{k}": p for k, p in self.decision_head.named_parameters()}
+            head["query_center"] = self.query_center
         return {
             **{f"encoder.{k}": p for k, p in self.encoder.named_parameters()},
             **{f"decoder.{k}": p for k, p in self.decoder.named_parameters()},
+            **head,
         }
 
     def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
@@ -173,6 +192,11 @@ class GDesigner(GraphLearner, name="gdesigner"):
         n = len(self.agents)
         if self.settings.architecture == "gcn":
             return [self._authors_distribution(query, training) for query in queries]
+        if training and self.designs_decision():
+            with torch.no_grad():
+                seen = self.queries_seen + len(queries)
+                self.query_center.mul_(self.queries_seen / seen).add_(queries.sum(0) / seen)
+                self.queries_seen = seen
         dists = []
         for query in queries:
             x = torch.cat([torch.cat([self.profiles, query[None]]), self.position], dim=1)
@@ -181,7 +205,11 @@ class GDesigner(GraphLearner, name="gdesigner"):
             pairs = torch.cat([z[:n, None].expand(n, n, -1), z[None, :n].expand(n, n, -1)], dim=-1)
             pairs = torch.cat([pairs, z[n].expand(n, n, -1)], dim=-1)  # and the task node's latent
             probs = torch.sigmoid(self.decoder(pairs).squeeze(-1)) * offdiagonal(n)
-            dists.append(EdgeDistribution(probs, aux={"mean": mean, "log_var": log_var}))
+            decision = None
+            if self.designs_decision():
+                apart = torch.nn.functional.normalize(query - self.query_center, dim=0)
+                decision = torch.sigmoid(self.decision_head(apart))
+            dists.append(EdgeDistribution(probs, aux={"mean": mean, "log_var": log_var}, decision=decision))
         return dists
 
     def _authors_distribution(self, query: torch.Tensor, training: bool) -> EdgeDistribution:

@@ -32,7 +32,8 @@ from agentlab.topologies.learning import GraphLearner, LearnerSettings
 @dataclass
 class GPTSwarmSettings(LearnerSettings):
     decision: str | Decision | None = "vote"  # the paper's majority-vote node, its edges learned
-    start: CommGraph | None = None  # edges of this graph begin at start_prob, the others at 1 - start_prob
+    # edges of this graph (or preset, by name) begin at start_prob, the others at 1 - start_prob
+    start: str | CommGraph | None = None
     start_prob: float = 0.5  # 0.5 everywhere without a start graph, as in the paper
 
 
@@ -49,13 +50,20 @@ class GPTSwarm(GraphLearner, name="gptswarm"):
         n, s = len(self.agents), self.settings
         init = torch.full((n, n), 1 - s.start_prob)
         if s.start is not None:
+            from agentlab.topologies.presets import spatial_over
+
             index = {name: i for i, name in enumerate(self.names)}
-            for u, v in s.start.spatial:
+            for u, v in spatial_over(s.start, self.names):
                 init[index[u], index[v]] = s.start_prob
         self.logits = torch.nn.Parameter(torch.logit(init.clamp(1e-4, 1 - 1e-4)))
 
     def start_graph(self) -> CommGraph:
-        return self.settings.start if self.settings.start is not None else super().start_graph()
+        if self.settings.start is None:
+            return super().start_graph()
+        from agentlab.topologies.presets import spatial_over
+
+        index = {name: i for i, name in enumerate(self.names)}
+        return self._comm([(index[u], index[v]) for u, v in spatial_over(self.settings.start, self.names)])
 
     def named_parameters(self) -> dict[str, torch.nn.Parameter]:
         return {"logits": self.logits}

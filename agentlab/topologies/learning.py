@@ -11,8 +11,12 @@ or one per round. ``fit`` samples ``samples_per_query`` graphs per training item
 The decision is kept outside the learned graph, as the papers keep it: ``decision="vote"`` is
 GPTSwarm's majority-vote node, whose incoming edge from each agent is learned with the rest;
 ``decision="final_refer"`` is AgentPrune's and G-Designer's FinalRefer, one more agent that speaks
-only in the last round and hears every agent. ``"last"`` (the last agent decides) and
-``"majority"`` (every agent votes) keep the decision inside the team.
+only in the last round and hears every agent (``decision_edges="learned"``: hears the agents whose
+edge into it is learned, as a vote's are). ``"last"`` (the last agent decides) and ``"majority"``
+(every agent votes) keep the decision inside the team.
+
+With one round, an agent whose words reach nothing that decides (no edge leads from it to a
+voter, to the decider or to the deciding agent) is not called: its reply could change nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from agentlab.message import Usage
 from agentlab.registry import Registry, did_you_mean
 from agentlab.tasks.task import Item, Task
 from agentlab.team import Team
+from agentlab.topologies.decisions import DECIDER, FINAL_REFER_ROLE, decision_from, reaching
 from agentlab.topologies.edges import (
     NO_LOG,
     EdgeDistribution,
@@ -44,28 +49,6 @@ from agentlab.topologies.edges import (
     sample_graph,
 )
 from agentlab.topologies.training_log import TrainingLog
-
-
-def decision_from(spec: str | Decision | None, names: Sequence[str]) -> Decision:
-    if spec is None or spec == "last":
-        return FinalAgent(names[-1])
-    if spec == "majority":
-        return MajorityVote()
-    if isinstance(spec, str):
-        if spec not in names:
-            raise ValueError(
-                f"decision {spec!r} is not one of the agents {list(names)}, nor 'last', 'majority', "
-                "'vote' (a learned majority vote) or 'final_refer' (a decider that hears everyone)"
-            )
-        return FinalAgent(spec)
-    return spec
-
-
-DECIDER = "final_refer"  # the name of the FinalRefer agent a learner adds
-FINAL_REFER_ROLE = (
-    "You make the final decision. You are shown what the other agents answered; judge their "
-    "answers and give the one final answer, in the form the question asks for."
-)
 
 
 @dataclass
@@ -94,6 +77,9 @@ class LearnerSettings:
     # "ours", or "authors": the settings the authors' code runs with (the learner's AUTHORS), for
     # every setting not given explicitly
     variant: str = "ours"
+    # "all": the FinalRefer decider hears every agent (the papers); "learned": each agent's edge into
+    # it is learned as a vote's edges are (ours: what lets a learned graph cut a liar out of the decision)
+    decision_edges: str = "all"
 
 
 LEARNERS: Registry[type[GraphLearner]] = Registry("learner", packages=["agentlab.topologies"])
@@ -151,6 +137,17 @@ class GraphLearner(ABC):
         spec = self.settings.decision
         self.decider: Agent | None = None
         self.vote_logits: torch.nn.Parameter | None = None
+        if self.settings.decision_edges not in ("all", "learned"):
+            raise ValueError(
+                f"decision_edges is 'all' (the decider hears every agent) or 'learned'; "
+                f"got {self.settings.decision_edges!r}"
+            )
+        if self.settings.decision_edges == "learned" and spec != "final_refer":
+            raise ValueError(
+                "decision_edges='learned' learns the FinalRefer decider's incoming edges: it needs "
+                "decision='final_refer' (decision='vote' learns a vote's edges already); "
+                f"got decision={spec!r}"
+            )
         if spec == "final_refer":
             if DECIDER in self.names:
                 raise ValueError(
@@ -159,8 +156,11 @@ class GraphLearner(ABC):
                 )
             self.decider = Agent(DECIDER, role=self.settings.decider_role)
             self.decision: Decision = FinalAgent(DECIDER)
+            if self.settings.decision_edges == "learned" and not self.designs_decision():
+                self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
         elif spec == "vote":
-            self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
+            if not self.designs_decision():
+                self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
             self.decision = MajorityVote(tuple(self.names))
         else:
             self.decision = decision_from(spec, self.names)
@@ -175,6 +175,15 @@ class GraphLearner(ABC):
     @abstractmethod
     def named_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The learned tensors by name: what ``save`` writes and ``load`` matches."""
+
+    def designs_decision(self) -> bool:
+        """Whether the learner gives each item's decision edges itself (``EdgeDistribution.decision``)
+        instead of one learned set for all items; decided by its settings alone."""
+        return False
+
+    def learns_decision(self) -> bool:
+        """Whether the edges into the decision (a vote, or the decider's) are learned."""
+        return self.settings.decision == "vote" or self.settings.decision_edges == "learned"
 
     def learned_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The learner's own parameters and a learned vote's: what is trained, saved and loaded."""
@@ -228,12 +237,20 @@ class GraphLearner(ABC):
         """The agents a run uses: the learned ones, and the FinalRefer decider when there is one."""
         return self.agents + ([self.decider] if self.decider is not None else [])
 
+    def decision_probabilities(self, dist: EdgeDistribution) -> torch.Tensor | None:
+        """P(each agent's answer reaches the decision): the item's designed edges, the learned
+        ones, or None where every agent's does."""
+        if dist.decision is not None:
+            return dist.decision
+        return torch.sigmoid(self.vote_logits) if self.vote_logits is not None else None
+
     def sample(self, dist: EdgeDistribution, rng: random.Random) -> SampledGraph:
-        """A graph drawn from ``dist``, with who enters a learned vote."""
+        """A graph drawn from ``dist``, with whose answers reach a learned decision."""
         graph = sample_graph(dist, rng)
-        if self.vote_logits is None:
+        probs = self.decision_probabilities(dist)
+        if probs is None:
             return graph
-        chosen, log_prob = bernoulli(torch.sigmoid(self.vote_logits), rng)
+        chosen, log_prob = bernoulli(probs, rng)
         voters = tuple(i for i in range(len(chosen)) if chosen[i])
         return replace(graph, log_prob=graph.log_prob + log_prob, voters=voters)
 
@@ -255,14 +272,24 @@ class GraphLearner(ABC):
             return [(names[i], names[j]) for i, j in pairs]
 
         decision = self.decision
+        deciding = list(range(len(names)))  # whose answers the decision reads
         if voters is not None:
-            decision = MajorityVote(tuple(names[i] for i in voters))
+            deciding = list(voters)
+            if decider is None:
+                decision = MajorityVote(tuple(names[i] for i in voters))
+        elif isinstance(decision, FinalAgent) and decision.agent in names:
+            deciding = [names.index(decision.agent)]
         if not rounds and (decider is None or self.rounds == 1) and not silent:
-            agents, edges = list(names), named(spatial)
+            agents, edges, later = list(names), named(spatial), named(temporal)
+            mute: list[str] = []
+            if self.rounds == 1:  # who reaches no one that decides would speak for nothing
+                mute = [names[i] for i in range(len(names)) if i not in reaching(spatial, deciding)]
+                edges = [(u, v) for u, v in edges if v not in mute]
+                later = [(u, v) for u, v in later if v not in mute]
             if decider is not None:
                 agents.append(decider.name)
-                edges += [(name, decider.name) for name in names]
-            return CommGraph(agents, edges, named(temporal), decision)
+                edges += [(names[i], decider.name) for i in deciding]
+            return CommGraph(agents, edges, later, decision, silent=mute)
         # wired by round: a per-round sample, or a decider that speaks in the last round only
         same = [
             SampledGraph(list(spatial), list(temporal) if r else [], NO_LOG, silent=silent)
@@ -276,7 +303,7 @@ class GraphLearner(ABC):
             edges = [(u, v) for u, v in named(part.spatial) if u in now and v in now]
             heard = [(u, v) for u, v in named(part.temporal) if r and u in before and v in now]
             if decider is not None and r == self.rounds - 1:
-                edges += [(name, decider.name) for name in names if name in now]
+                edges += [(names[i], decider.name) for i in deciding if names[i] in now]
                 now.add(decider.name)
             graphs.append(CommGraph(everyone, edges, heard, silent=[a for a in everyone if a not in now]))
             before = now
@@ -295,8 +322,9 @@ class GraphLearner(ABC):
             graph = SampledGraph(
                 self.decode_spatial(dist), self.decode_temporal(dist), NO_LOG, silent=dist.silent
             )
-        if self.vote_logits is not None:
-            voters = tuple(i for i, p in enumerate(torch.sigmoid(self.vote_logits).tolist()) if p >= 0.5)
+        probs = self.decision_probabilities(dist)
+        if probs is not None:
+            voters = tuple(i for i, p in enumerate(probs.detach().tolist()) if p >= 0.5)
             graph = replace(graph, voters=voters)
         return graph
 

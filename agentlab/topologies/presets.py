@@ -103,6 +103,19 @@ def graph(name: str, n_agents: int | None = None, **options: object) -> CommGrap
     return PRESETS.resolve(name)(n_agents, **options)
 
 
+def spatial_over(spec: str | CommGraph, names: Sequence[str]) -> list[Edge]:
+    """The spatial edges of a preset (by name, on ``len(names)`` agents) or of a graph, over ``names``:
+    what a learner starts from or is anchored to."""
+    if isinstance(spec, str):
+        spec_graph = graph(spec, len(names))
+        rename = dict(zip(spec_graph.agents, names, strict=True))
+        return [(rename[u], rename[v]) for u, v in spec_graph.spatial]
+    strangers = sorted(set(spec.agents) - set(names))
+    if strangers:
+        raise ValueError(f"the graph names agents {strangers} the learner does not have ({list(names)})")
+    return list(spec.spatial)
+
+
 def _card_graph(name: str, n_agents: int | None = None, **options: object) -> CommGraph:
     """The graph a preset card describes."""
     card = load_card("topologies", name)

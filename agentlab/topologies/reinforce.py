@@ -51,6 +51,8 @@ def train(
         raise ValueError("fit got a task with no items")
     if samples_per_query < 1 or batch_size < 1 or epochs < 1:
         raise ValueError("epochs, batch_size and samples_per_query must be at least 1")
+    if token_budget is not None and token_budget < 1:
+        raise ValueError(f"token_budget is a number of training tokens, at least 1; got {token_budget}")
     rng = random.Random(learner.settings.seed if seed is None else seed)
     optimizer = torch.optim.Adam(learner.parameters(), lr=learner.settings.lr)
     items = list(task.items)
@@ -59,6 +61,7 @@ def train(
         total=steps, desc=f"{type(learner).__name__} on {task.name}", unit="step", disable=not progress
     )
     baseline: float | None = None
+    taken = 0  # gradient steps taken in this fit
     for _ in range(epochs):
         order = items[:]
         rng.shuffle(order)
@@ -66,7 +69,17 @@ def train(
             batch = order[start : start + batch_size]
             dists = learner.distributions(batch, training=True)
             samples = [[learner.sample(d, rng) for _ in range(samples_per_query)] for d in dists]
+            spent = learner.log.usage.total_tokens
             rewards, scores, tokens = evaluate(learner, task, batch, samples, cache)
+            step_tokens = learner.log.usage.total_tokens - spent
+            if token_budget is not None and not taken and step_tokens > token_budget:
+                bar.close()
+                raise ValueError(
+                    f"token_budget={token_budget} cannot fit one training step: the first step "
+                    f"({len(batch)} items x {samples_per_query} graphs) used {step_tokens} tokens. "
+                    "Raise token_budget, or lower batch_size or samples_per_query. The learner is "
+                    "unchanged; with the call cache on, a rerun repeats none of the step's calls"
+                )
             flat = [r for row in rewards for r in row]
             terms: dict[str, torch.Tensor] = {}
             advantages = []
@@ -93,6 +106,7 @@ def train(
             loss.backward()
             optimizer.step()
             learner.after_step(len(learner.log.steps) + 1)
+            taken += 1
             learner.log.steps.append(
                 {
                     "reward": mean_reward,

@@ -37,3 +37,14 @@ def test_gdesigner_saves_and_loads(tmp_path):
     again = al.topologies.GDesigner.load(designer.save(tmp_path / "gd.pt"), model=two_experts_model())
     for item in task.items[:2]:
         assert again.graph_for(item) == designer.graph_for(item)
+
+
+def test_a_designer_of_decisions_saves_what_it_reads_queries_against(tmp_path):
+    task = secret_task(8, KINDS)
+    designer = al.topologies.GDesigner(expert_agents(), model=two_experts_model(), decision="vote", seed=1)
+    designer.fit(task.train(), epochs=1, batch_size=4, samples_per_query=2, **FAST)
+    assert designer.query_center.abs().sum() > 0  # the training queries' mean embedding
+    again = al.topologies.GDesigner.load(designer.save(tmp_path / "gd.pt"), model=two_experts_model())
+    assert torch.equal(again.query_center, designer.query_center)
+    for item in task.items[:2]:
+        assert again.graph_for(item) == designer.graph_for(item)

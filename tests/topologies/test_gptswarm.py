@@ -46,3 +46,19 @@ def test_same_seed_same_learned_graph():
 
     assert torch.equal(learned(3), learned(3))
     assert not torch.equal(learned(3), learned(4))
+
+
+def test_gptswarm_starts_from_a_preset_by_name_or_from_a_graph():
+    agents = knower_agents()
+    chain = al.topologies.GPTSwarm(agents, start="chain", start_prob=0.9)
+    p = chain.probabilities().detach()
+    assert p[0, 1] == pytest.approx(0.9) and p[1, 0] == pytest.approx(0.1)
+    assert chain.start_graph().spatial == (
+        ("knower", "guesser"),
+        ("guesser", "adversary"),
+        ("adversary", "decider"),
+    )
+    empty = al.topologies.GPTSwarm(agents, start=al.CommGraph([a.name for a in agents]), start_prob=0.9)
+    assert torch.allclose(empty.probabilities()[~torch.eye(4, dtype=torch.bool)], torch.tensor(0.1))
+    with pytest.raises(ValueError, match=r"names agents \['stranger'\] the learner does not have"):
+        al.topologies.GPTSwarm(agents, start=al.CommGraph(["knower", "stranger"], [("knower", "stranger")]))
