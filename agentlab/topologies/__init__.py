@@ -1,5 +1,6 @@
 """Communication graphs: preset cards (``al.topologies.load(name, n_agents=, model=, roles=)``) and
-the learners that design them (``GPTSwarm``, ``AgentPrune``, ``GDesigner``, ``AgentDropout``).
+the learners that design them (``GPTSwarm``, ``AgentPrune``, ``GDesigner``, ``AgentDropout``,
+``CommFormer``).
 
 A learner registers itself by its class statement (``class Mine(GraphLearner, name="mine")``) and
 is found by that name in ``learners``; a preset is a card in ``topologies/`` or a function
@@ -35,6 +36,7 @@ __all__ = [
     "SPATIAL",
     "AgentDropout",
     "AgentPrune",
+    "CommFormer",
     "GDesigner",
     "GPTSwarm",
     "GraphLearner",
