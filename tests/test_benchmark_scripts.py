@@ -1,5 +1,6 @@
 """The benchmark scripts still run (at a tiny size; their numbers belong in benchmarks/README.md)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,36 @@ def test_the_gpu_check_runs_every_arm_dry_on_a_cpu():
     rows = {line[:22].strip() for line in out.splitlines() if line.startswith(("(", "flat"))}
     assert rows == {"(c) engine", "(a) one by one*", "flat generate_batch"}, out
     assert "vllm: not installed here" in out or "vllm (kind: vllm)" in out
+
+
+@pytest.mark.slow
+def test_learned_topologies_quick_ends_with_its_verdict_on_both_claims():
+    size = ["--items", "3", "--train", "4", "--epochs", "1", "--samples", "2", "--batch-size", "4"]
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "learned_topologies.py"), "--quick", *size],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    ).stdout
+    rows = [line.split(" | ")[0].strip("| ") for line in out.splitlines() if line.startswith("| ")]
+    assert {"single", "star", "debate (2 rounds)", "gptswarm", "gdesigner"} <= set(rows)
+    verdict = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"learned beats presets: (yes|no) \(adversarial: best learned gptswarm \d+% \[\d+%–\d+%\] vs "
+        r"best preset [\w ()]+ \d+% \[\d+%–\d+%\]; topic: gdesigner \d+% at \d+ tokens/item vs "
+        r"[\w ()]+ \d+% at \d+\)",
+        verdict,
+    ), verdict
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "learned_topologies.py"), "--ceilings", "--items", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    assert [line.split(": ")[1] for line in out.splitlines() if line.startswith("ceiling")] == [
+        "a vote of the honest agents",
+        "FinalRefer hearing the honest",
+        "the holder alone",
+    ]
