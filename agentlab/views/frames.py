@@ -56,14 +56,14 @@ def _pandas() -> Any:
     return pandas
 
 
-def outcome(score: float, prediction: Any, error: str | None, call_error: str | None = None) -> str:
-    """How an item ended: "right", "wrong", "unanswered" (no answer could be read) or "error" (its
-    protocol failed, or it has no answer and one of its calls failed: ``call_error``)."""
-    if error is not None or (prediction is None and score < 1 and call_error is not None):
+def outcome(result: ItemResult, call_error: str | None = None) -> str:
+    """How an item ended: "right", "wrong", "unanswered" (no answer could be read) or "error"
+    (``why_not`` has a reason: its protocol failed, or a failed call left it no answer)."""
+    if why_not(result, call_error) is not None:
         return "error"
-    if score >= 1:
+    if result.score >= 1:
         return "right"
-    return "unanswered" if prediction is None else "wrong"
+    return "unanswered" if result.prediction is None else "wrong"
 
 
 def call_errors(records: Iterable[Message]) -> dict[str, str]:
@@ -122,7 +122,7 @@ def items_frame(run: Run) -> pd.DataFrame:
         rows.append(
             (
                 r.item_id, r.prediction, r.reference, r.score, r.score >= 1, why_not(r, failure),
-                outcome(r.score, r.prediction, r.error, failure), n, failed, prompt, completion,
+                outcome(r, failure), n, failed, prompt, completion,
                 prompt + completion,
             )
         )  # fmt: skip

@@ -35,10 +35,10 @@ def route_timeline(messages: list[Message]) -> str:
     )
 
 
-def item_html(run: Run, result: ItemResult, messages: list[Message]) -> str:
+def item_html(run: Run, result: ItemResult, messages: list[Message], failure: str | None) -> str:
+    """One item, its outcome read with ``failure``, its first failed call's error."""
     esc = html.escape
-    failure = call_errors(messages).get(result.item_id)
-    kind = outcome(result.score, result.prediction, result.error, failure)
+    kind = outcome(result, failure)
     tokens = sum(m.usage.total_tokens for m in messages)
     reason = why_not(result, failure)
     why = f" — {esc(reason)}" if reason else ""
@@ -69,13 +69,15 @@ def items_html(run: Run, most: int) -> str:
     counts = defaultdict(int)
     failures = call_errors(run.records)
     for r in run.results:
-        counts[outcome(r.score, r.prediction, r.error, failures.get(r.item_id))] += 1
+        counts[outcome(r, failures.get(r.item_id))] += 1
     boxes = "".join(
         f"<label style='margin-right:1em'><input type='checkbox' checked value='{kind}' "
         f"onchange='agentlabFilter(this)'> {MARKS[kind]} ({counts[kind]})</label>"
         for kind in MARKS
     )
-    items = "".join(item_html(run, r, by_item[r.item_id]) for r in run.results[:most])
+    items = "".join(
+        item_html(run, r, by_item[r.item_id], failures.get(r.item_id)) for r in run.results[:most]
+    )
     more = (
         f"<p>… {len(run.results) - most} more items: see results.jsonl and records.jsonl</p>"
         if len(run.results) > most
