@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from agentlab.tasks.registries import LOADERS
+from agentlab.tasks.registries import LOADERS, size_and_seed
 from agentlab.tasks.task import Item
 
 _THINGS = ["apples", "marbles", "books", "stickers", "coins", "pencils", "cards", "shells"]
@@ -74,10 +74,10 @@ def load_arithmetic(
     n_train: int | None = None,
 ) -> tuple[list[Item], list[Item]]:
     d = card["defaults"]
-    n = limit if limit is not None else (n if n is not None else d["n"])
+    n, seed = size_and_seed(card, n, limit, seed)
     lo = min_steps or d["min_steps"]
     kw = {
-        "seed": d["seed"] if seed is None else seed,
+        "seed": seed,
         "min_steps": lo,
         "max_steps": max_steps or max(lo, d["max_steps"]),
     }

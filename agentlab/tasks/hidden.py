@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentlab.tasks.registries import LOADERS
+from agentlab.tasks.registries import LOADERS, size_and_seed
 from agentlab.tasks.task import Item, Task
 
 _SUBJECTS = [
@@ -107,8 +107,7 @@ def load_hidden_fact(
     n_train: int | None = None,
 ) -> HiddenFactTask:
     d = card["defaults"]
-    n = limit if limit is not None else (n if n is not None else d["n"])
-    seed = d["seed"] if seed is None else seed
+    n, seed = size_and_seed(card, n, limit, seed)
     parts = d["parts"] if parts is None else parts
     items = generate(n, parts, seed, split)
     train = [] if split == "train" else generate(n_train or d["n_train"], parts, seed, "train")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentlab.tasks.hidden import _AGENT, _SUBJECTS, UNTOLD, HiddenFactTask, generate
-from agentlab.tasks.registries import LOADERS
+from agentlab.tasks.registries import LOADERS, size_and_seed
 from agentlab.tasks.task import Item
 
 
@@ -113,13 +113,6 @@ def topic_items(n: int, topics: int, seed: int, split: str) -> list[Item]:
     return items
 
 
-def _sizes(card: dict[str, Any], n: int | None, limit: int | None, seed: int | None) -> tuple[int, int]:
-    d = card["defaults"]
-    return (limit if limit is not None else (n if n is not None else d["n"])), (
-        d["seed"] if seed is None else seed
-    )
-
-
 @LOADERS.register("hidden-fact-adversarial")
 def load_adversarial(
     card: dict[str, Any],
@@ -132,7 +125,7 @@ def load_adversarial(
     n_train: int | None = None,
 ) -> AdversarialTask:
     d = card["defaults"]
-    n, seed = _sizes(card, n, limit, seed)
+    n, seed = size_and_seed(card, n, limit, seed)
     agents = d["agents"] if agents is None else agents
     adversaries = d["adversaries"] if adversaries is None else adversaries
     if agents < 2:
@@ -163,7 +156,7 @@ def load_topic(
     n_train: int | None = None,
 ) -> TopicTask:
     d = card["defaults"]
-    n, seed = _sizes(card, n, limit, seed)
+    n, seed = size_and_seed(card, n, limit, seed)
     topics = d["topics"] if topics is None else topics
     if not 2 <= topics <= len(_SUBJECTS):
         raise ValueError(

@@ -20,6 +20,19 @@ Scorer = Callable[[Any, Any], float]  # (prediction, reference) -> score
 TaskFactory = Callable[..., Any]  # (**options) -> Task
 
 LOADERS: Registry[Loader] = Registry("task loader", packages=["agentlab.tasks"])
+
+
+def size_and_seed(
+    card: dict[str, Any], n: int | None, limit: int | None, seed: int | None
+) -> tuple[int, int]:
+    """A generated task's item count (``limit`` over ``n`` over the card's default) and seed (the
+    card's default unless given)."""
+    d = card["defaults"]
+    return (limit if limit is not None else (n if n is not None else d["n"])), (
+        d["seed"] if seed is None else seed
+    )
+
+
 EXTRACTORS: Registry[Extractor] = Registry("extractor", packages=["agentlab.tasks"])
 SCORERS: Registry[Scorer] = Registry("scorer", packages=["agentlab.tasks"])
 
