@@ -61,7 +61,7 @@ def train(
         total=steps, desc=f"{type(learner).__name__} on {task.name}", unit="step", disable=not progress
     )
     baseline: float | None = None
-    taken = 0  # gradient steps taken in this fit
+    steps_before = len(learner.log.steps)  # a learner may be fitted again: its first step here
     for _ in range(epochs):
         order = items[:]
         rng.shuffle(order)
@@ -72,7 +72,8 @@ def train(
             spent = learner.log.usage.total_tokens
             rewards, scores, tokens = evaluate(learner, task, batch, samples, cache)
             step_tokens = learner.log.usage.total_tokens - spent
-            if token_budget is not None and not taken and step_tokens > token_budget:
+            first = len(learner.log.steps) == steps_before
+            if token_budget is not None and first and step_tokens > token_budget:
                 bar.close()
                 raise ValueError(
                     f"token_budget={token_budget} cannot fit one training step: the first step "
@@ -106,7 +107,6 @@ def train(
             loss.backward()
             optimizer.step()
             learner.after_step(len(learner.log.steps) + 1)
-            taken += 1
             learner.log.steps.append(
                 {
                     "reward": mean_reward,
