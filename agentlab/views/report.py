@@ -54,11 +54,11 @@ def text_table(runs: Sequence[Run] | Mapping[Any, Run]) -> str:
     labelled = {label_of(key): run for key, run in runs_by_key(runs, number_repeats=True).items()}
     lines, warned = [], []
     for label, run in labelled.items():
-        s = run.summary()
+        s, warnings = run.summary(), run.warnings  # each a pass over the run's records
         lo, hi = s["ci95"]
         lines.append(
             (
-                label + (" ⚠" if run.warnings else ""),
+                label + (" ⚠" if warnings else ""),
                 f"{s['accuracy']:.1%}",
                 f"{lo:.1%}–{hi:.1%}",
                 str(s["tokens_per_item"]),
@@ -69,7 +69,7 @@ def text_table(runs: Sequence[Run] | Mapping[Any, Run]) -> str:
                 f"{s['wall_seconds']:.1f}",
             )
         )
-        warned += [f"WARNING {label}: {w}" for w in run.warnings]
+        warned += [f"WARNING {label}: {w}" for w in warnings]
     header = ("run", "accuracy", "95% CI", "tokens/item", "computed", "cached", "errors", "model s",
               "seconds")  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
