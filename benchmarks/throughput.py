@@ -9,6 +9,9 @@ MAX_NEW_TOKENS new tokens per call.
   (c) agentlab's engine: every ready call of every item in one batch per step, prompt prefixes read
       once, identical greedy calls of a batch decoded once (call cache off);
   (c0) the engine with the model's prefix cache off;
+  (s) the engine on ``generation="static"``: transformers' generate over a static KV cache with the
+      decode step compiled (CUDA graphs on a GPU); timed on a second pass over the trace, once the
+      first has compiled a step for each shape (its time printed apart);
   flat: transformers' generate_batch on the flat list of the same calls, all known up front
         (an upper reference no multi-agent run can reach, as later calls wait on earlier ones);
   vllm: the engine on ``kind: vllm`` (vLLM's offline engine in this process, prefix caching on;
@@ -150,7 +153,8 @@ def main() -> None:
     parser.add_argument(
         "--arms",
         default="c,c0,b,a,flat",
-        help="arms to time, in this order: c (engine), c0 (engine, no prefix cache), b, a, flat, vllm",
+        help="arms to time, in this order: c (engine), c0 (engine, no prefix cache), s (engine, static "
+        "compiled), b, a, flat, vllm",
     )
     parser.add_argument("--a-items", type=int, help="time arm (a) on this many items and scale it")
     parser.add_argument("--tokenizer", help="a tokenizer folder for --shape (default: the embedded model's)")
@@ -195,6 +199,26 @@ def main() -> None:
         _empty_prefix_cache(llm)
         runs["c"] = team.run(task, rounds=args.rounds, cache=False, progress=False)
         return generated(runs["c"])
+
+    def static() -> int:
+        compiled = LocalChatModel.from_components(
+            llm.hf_model,
+            llm.tokenizer,
+            model_name=llm.model_name,
+            generation="static",
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+        )
+        started = time.perf_counter()
+        star(compiled).run(task, rounds=args.rounds, cache=False, progress=False)
+        print(
+            f"(s) cold run: {time.perf_counter() - started:.1f} s, shapes compiled: "
+            f"{len(compiled.static_decoder.compiled_shapes)}; timed: the same calls again, warm"
+        )
+        started = time.perf_counter()
+        run = star(compiled).run(task, rounds=args.rounds, cache=False, progress=False)
+        timings["s"] = time.perf_counter() - started
+        return generated(run)
 
     def no_prefix_cache() -> int:
         return generated(star(plain).run(task, rounds=args.rounds, cache=False, progress=False))
@@ -244,6 +268,7 @@ def main() -> None:
     measures = {
         "c": ("(c) engine", engine),
         "c0": ("(c0) no prefix cache", no_prefix_cache),
+        "s": ("(s) static, compiled", static),
         "b": ("(b) per layer", per_layer),
         "a": ("(a) one by one", one_by_one),
         "flat": ("flat generate_batch", flat),
@@ -261,7 +286,8 @@ def main() -> None:
         name = name if name not in rows else f"{name}, again"
         started = time.perf_counter()
         try:
-            with _time_limit(args.arm_seconds):
+            # (s) runs the trace twice, the first time compiling its decode steps: three times the limit
+            with _time_limit(args.arm_seconds and args.arm_seconds * (3 if arm == "s" else 1)):
                 tokens = measure()
         except (TimeoutError, RuntimeError, ValueError) as error:  # the arm's failure is its row
             print(f"{name}: {type(error).__name__}: {error}")

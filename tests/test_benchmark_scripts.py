@@ -76,10 +76,11 @@ def test_routing_overhead_benchmark_reports_each_preset():
 @pytest.mark.slow
 def test_the_gpu_check_runs_every_arm_dry_on_a_cpu():
     """The lent GPU's script, at a tiny size: every arm (the engine, one by one, transformers' flat
-    generate_batch on the engine's calls, vLLM where installed) gives its row."""
+    generate_batch on the engine's calls, vLLM where installed, the engine on static generation)
+    gives its row."""
     out = script_output("gpu_check.sh", "--dry", timeout=900)
     rows = {line[:22].strip() for line in out.splitlines() if line.startswith(("(", "flat"))}
-    assert rows == {"(c) engine", "(a) one by one*", "flat generate_batch"}, out
+    assert rows == {"(c) engine", "(a) one by one*", "flat generate_batch", "(s) static, compiled"}, out
     assert "vllm: not installed here" in out or "vllm (kind: vllm)" in out
 
 

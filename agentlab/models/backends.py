@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -42,6 +42,9 @@ class ModelSpec(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     batch_size: int = Field(64, ge=1)
     prefix_cache_mib: int = Field(512, ge=0)  # memory for prompt prefixes read once; 0 turns it off
+    # local, default: how calls are decoded (LocalChatModel.generation): auto, padded, continuous, or
+    # static (a compiled decode step over a static KV cache: CUDA graphs on a GPU)
+    generation: Literal["auto", "padded", "continuous", "static"] = "auto"
     reply: str = "The answer is 0"  # scripted: what every agent says (dry runs, tests)
     delay: float = Field(0.0, ge=0.0)  # scripted: seconds each batch takes
 
@@ -106,7 +109,7 @@ class ModelSpec(BaseModel):
         self.kind = "class"
         return self
 
-    def generation(self, device: str | None = None) -> dict[str, Any]:
+    def local_settings(self, device: str | None = None) -> dict[str, Any]:
         """The settings a local backend passes on: generation, and the device when one is given."""
         return {
             "max_new_tokens": self.max_new_tokens,
@@ -114,6 +117,7 @@ class ModelSpec(BaseModel):
             "top_p": self.top_p,
             "batch_size": self.batch_size,
             "prefix_cache_mib": self.prefix_cache_mib,
+            "generation": self.generation,
             **({"device_map": {"": device}} if device else {}),
         }
 

@@ -10,7 +10,7 @@ the one its compiler uses for frozen CPU linear layers (``torch.ops.mkldnn._line
 ``PackedLinear`` keeps the original ``weight`` parameter (state dicts, tied embeddings and saving
 work as before), so the packed copy costs the linear weights' memory once more; ``pack_linear_layers``
 packs only models whose linear weights fit ``budget_bytes``. With gradients on it falls back to
-``F.linear``: the packed operator has no backward.
+``F.linear``: the packed operator has no backward; under ``torch.compile`` too (static_decode.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ class PackedLinear(nn.Module):
         self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), ROWS_HINT)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+        if torch.compiler.is_compiling() or (
+            torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        ):  # torch.compile packs frozen weights itself and cannot trace the packed operator
             return F.linear(x, self.weight, self.bias)
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed, self.bias, "none", [], "")
 

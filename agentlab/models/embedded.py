@@ -77,4 +77,4 @@ def default(**settings: Any) -> LocalChatModel:
 
 @backend("default", requires=(_PACKAGE,), install=_INSTALL)
 def _default_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
-    return default(**spec.generation(device), seed=seed)
+    return default(**spec.local_settings(device), seed=seed)

@@ -25,6 +25,7 @@ from agentlab.models.cpu_threads import ThreadTuner
 from agentlab.models.floors import require
 from agentlab.models.greedy import greedy_dropping_finished
 from agentlab.models.prefix_cache import PrefixCache
+from agentlab.models.static_decode import StaticDecoder
 from agentlab.models.token_stream import as_last_chunk, stream_tokens
 from agentlab.models.weights import load_weights
 
@@ -60,7 +61,9 @@ class LocalChatModel(BatchingChatModel):
     # "continuous": transformers' continuous batching (paged attention; rows join and leave the batch
     # every step); "padded": our bucketed padded batches. "auto": continuous on a GPU for greedy
     # decoding without stop strings, padded otherwise (on a CPU it was slower: benchmarks/README.md).
-    generation: Literal["auto", "padded", "continuous"] = "auto"
+    # "static": transformers' generate over a static KV cache with the decode step compiled (CUDA
+    # graphs on a GPU; static_decode.py), batches of batch_size padded to a power of two.
+    generation: Literal["auto", "padded", "continuous", "static"] = "auto"
     # Prompt prefixes (system prompt, question, last round's prompt) are read once and reused, in
     # blocks of this many tokens: our own prefix cache on the padded greedy path, the page size of
     # transformers' paged cache (which shares whole pages) on the continuous one.
@@ -87,6 +90,7 @@ class LocalChatModel(BatchingChatModel):
     _prefix_cache: PrefixCache | None = PrivateAttr(default=None)
     _full_attention_only: bool = PrivateAttr(default=False)
     _threads: ThreadTuner | None = PrivateAttr(default=None)
+    _static: StaticDecoder | None = PrivateAttr(default=None)
 
     @classmethod
     def from_pretrained(
@@ -133,9 +137,10 @@ class LocalChatModel(BatchingChatModel):
         self._full_attention_only = full_attention_only(model)
         if model.device.type == "cpu":
             self._threads = ThreadTuner(fixed=None if self.threads == "auto" else self.threads)
-            if self.pack_weights:
-                pack_linear_layers(model)
-            use_grouped_attention(model)
+            if self.generation != "static":  # torch.compile takes neither, and does its own packing
+                if self.pack_weights:
+                    pack_linear_layers(model)
+                use_grouped_attention(model)
         if self.prefix_cache_mib > 0 and self._full_attention_only:
             self._prefix_cache = PrefixCache(self.prefix_block_tokens, self.prefix_cache_mib * 2**20)
 
@@ -215,7 +220,7 @@ class LocalChatModel(BatchingChatModel):
 
     def uses_continuous_batching(self, stop: list[str] | None = None) -> bool:
         self._loaded()
-        if self.generation == "padded" or self.temperature > 0 or stop:
+        if self.generation in ("padded", "static") or self.temperature > 0 or stop:
             return False
         return self.generation == "continuous" or self._model.device.type == "cuda"
 
@@ -265,7 +270,10 @@ class LocalChatModel(BatchingChatModel):
     def _generate_padded(self, prompts: list[list[int]], stop: list[str] | None) -> list[AIMessage]:
         tok, model, eos = self._tokenizer, self._model, self.eos_tokens()
         started = time.perf_counter()
-        if self.temperature > 0 or stop or not self._full_attention_only:
+        if self.generation == "static":
+            options = self._generate_options(stop)
+            new_tokens, reused = self.static_decoder.generate(prompts, options), [0] * len(prompts)
+        elif self.temperature > 0 or stop or not self._full_attention_only:
             batch = tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(model.device)
             new_tokens, reused = self._generate_with_transformers(batch, stop), [0] * len(prompts)
         else:
@@ -284,6 +292,14 @@ class LocalChatModel(BatchingChatModel):
             self._reply(prompt, row, eos, latency, cached, stop)
             for prompt, row, cached in zip(prompts, new_tokens, reused, strict=True)
         ]
+
+    @property
+    def static_decoder(self) -> StaticDecoder:
+        """The ``generation="static"`` path's decoder (its ``compiled_shapes`` say what was compiled)."""
+        self._loaded()
+        if self._static is None:
+            self._static = StaticDecoder(self._model)
+        return self._static
 
     def _generate_continuous(self, prompts: list[list[int]]) -> list[AIMessage]:
         """All prompts at once through transformers' continuous batching (greedy), watched: a
@@ -335,7 +351,8 @@ class LocalChatModel(BatchingChatModel):
         ends, so a caller can submit follow-up calls without waiting for the rest (greedy only)."""
         if not self.uses_continuous_batching():
             raise ValueError(
-                f"{self.model_name}: streaming needs continuous batching (generation='continuous', or a GPU)"
+                f"{self.model_name}: streaming needs continuous batching (generation='continuous', or "
+                "generation='auto' on a GPU)"
             )
         return GenerationStream(self)
 
@@ -414,7 +431,7 @@ def _before_stop(text: str, stop: list[str] | None) -> str:
 def _local_backend(spec: ModelSpec, seed: int, device: str | None) -> LocalChatModel:
     if not spec.path:
         raise ValueError("model.kind 'local' needs model.path (a folder, a .gguf file or a hub id)")
-    return LocalChatModel.from_pretrained(spec.path, **spec.generation(device), seed=seed)
+    return LocalChatModel.from_pretrained(spec.path, **spec.local_settings(device), seed=seed)
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:
