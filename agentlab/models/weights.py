@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from agentlab import _hub
+from agentlab.models.cache_sizing import free_memory
 
 
 def load_weights(
@@ -36,6 +37,8 @@ def load_weights(
     try:
         with _hub.offline() if out_of_reach else contextlib.nullcontext():
             tokenizer = AutoTokenizer.from_pretrained(path)
+            if not {"max_memory", "offload_folder"} & set(model_kwargs or {}):
+                check_fits(path, dtype, device_map)
             model = AutoModelForCausalLM.from_pretrained(
                 path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
             )
@@ -48,3 +51,47 @@ def load_weights(
             f"--local-dir DIR), bring DIR here and load al.models.local('DIR')"
         ) from error
     return model, tokenizer
+
+
+def weight_bytes(path: str, dtype: Any) -> tuple[int, torch.dtype]:
+    """Bytes the weights of ``path`` take in ``dtype`` ("auto": the checkpoint's), counted on a model
+    built on the meta device from its config (nothing is read but the config)."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(path)
+    if dtype == "auto":
+        dtype = getattr(config, "dtype", None) or torch.float32
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters()) * dtype.itemsize, dtype
+
+
+def check_fits(path: str, dtype: Any, device_map: Any) -> None:
+    """A ``ValueError`` with the weights' size and the free memory when ``path`` cannot fit where
+    ``device_map`` puts it (every visible GPU together for "auto"), instead of an out-of-memory
+    error midway through loading or accelerate quietly offloading layers to the CPU."""
+    if device_map == "auto" and torch.cuda.is_available():
+        devices = [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+    elif isinstance(device_map, dict) and len(set(device_map.values())) == 1:
+        devices = [torch.device(next(iter(device_map.values())))]
+    elif device_map is None:
+        devices = [torch.device("cpu")]
+    else:
+        return  # a placement layer by layer: the caller chose it
+    need, dtype = weight_bytes(path, dtype)
+    free = sum(free_memory(d) for d in devices)
+    if need > free:
+        where = ", ".join(str(d) for d in devices)
+        raise ValueError(
+            f"{path}: its weights take {_size(need)} in {str(dtype).removeprefix('torch.')}, and "
+            f"{where} {'has' if len(devices) == 1 else 'have'} {_size(free)} free: choose a smaller "
+            "model or dtype (dtype='bfloat16'), free memory, or spread it over more GPUs "
+            "(device_map='auto'); to offload layers to the CPU on purpose, pass "
+            "model_kwargs={'max_memory': {...}}"
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
