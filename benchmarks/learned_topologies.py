@@ -63,12 +63,14 @@ def claims(quick: bool) -> dict[str, Claim]:
         "agentprune/authors": {"learner": "agentprune", "variant": "authors", **learned_refer},
         "gdesigner": {**designer, "decision": "vote"},
         "gdesigner/final_refer": {**designer, **learned_refer},
+        "gdesigner/fast bias": {**designer, "decision": "vote", "bias_lr_scale": 20.0},
         "agentdropout": {"learner": "agentdropout", **learned_refer},
         "commformer": {"learner": "commformer", "budget": 1},
     }
     topic = {
         "gdesigner": {**designer, "decision": "vote"},
         "gdesigner/final_refer": {**designer, **learned_refer},
+        "gdesigner/fast bias": {**designer, "decision": "vote", "bias_lr_scale": 20.0},
         "gptswarm": {"learner": "gptswarm", **sparse(4), "token_penalty": 0.0005},
     }
     if quick:

@@ -193,6 +193,11 @@ class GraphLearner(ABC):
     def parameters(self) -> list[torch.nn.Parameter]:
         return list(self.learned_parameters().values())
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups: all parameters at the learner's ``lr`` unless a learner
+        gives some their own rate."""
+        return [{"params": self.parameters()}]
+
     @abstractmethod
     def distributions(self, items: Sequence[Item], training: bool = False) -> list[EdgeDistribution]:
         """One edge distribution per item (the same for all items unless the learner reads the query)."""

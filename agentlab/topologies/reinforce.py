@@ -54,7 +54,7 @@ def train(
     if token_budget is not None and token_budget < 1:
         raise ValueError(f"token_budget is a number of training tokens, at least 1; got {token_budget}")
     rng = random.Random(learner.settings.seed if seed is None else seed)
-    optimizer = torch.optim.Adam(learner.parameters(), lr=learner.settings.lr)
+    optimizer = torch.optim.Adam(learner.param_groups(), lr=learner.settings.lr)
     items = list(task.items)
     steps = epochs * math.ceil(len(items) / batch_size)
     bar = tqdm(

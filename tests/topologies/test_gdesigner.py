@@ -1,5 +1,6 @@
 """G-Designer designs a different graph per query and saves what it learned."""
 
+import pytest
 import torch
 
 import agentlab as al
@@ -48,3 +49,20 @@ def test_a_designer_of_decisions_saves_what_it_reads_queries_against(tmp_path):
     assert torch.equal(again.query_center, designer.query_center)
     for item in task.items[:2]:
         assert again.graph_for(item) == designer.graph_for(item)
+
+
+def test_the_decision_heads_bias_learns_at_its_own_rate():
+    """Adam's first step moves every parameter with a gradient by its group's rate: lr for the
+    head's weights, lr × bias_lr_scale for its per-agent bias."""
+    task = secret_task(8, KINDS)
+    moved = {}
+    for scale in (1.0, 10.0):
+        designer = al.topologies.GDesigner(
+            expert_agents(), model=two_experts_model(), decision="vote", lr=0.01, bias_lr_scale=scale, seed=1
+        )
+        designer.fit(task.train(), epochs=1, batch_size=8, samples_per_query=4, **FAST)
+        moved[scale] = designer.decision_head.bias.detach().abs().max().item()
+        assert designer.decision_head.weight.detach().abs().max().item() <= 0.01 + 1e-6
+    assert abs(moved[1.0] - 0.01) < 1e-4 and abs(moved[10.0] - 0.1) < 1e-3
+    with pytest.raises(ValueError, match="bias_lr_scale"):
+        al.topologies.GDesigner(expert_agents(), model=two_experts_model(), decision="vote", bias_lr_scale=0)
