@@ -37,7 +37,7 @@ def load_weights(
     try:
         with _hub.offline() if out_of_reach else contextlib.nullcontext():
             tokenizer = AutoTokenizer.from_pretrained(path)
-            if not {"max_memory", "offload_folder"} & set(model_kwargs or {}):
+            if not {"max_memory", "offload_folder", "quantization_config"} & set(model_kwargs or {}):
                 check_fits(path, dtype, device_map)
             model = AutoModelForCausalLM.from_pretrained(
                 path, dtype=dtype, device_map=device_map, **(model_kwargs or {})
@@ -53,13 +53,16 @@ def load_weights(
     return model, tokenizer
 
 
-def weight_bytes(path: str, dtype: Any) -> tuple[int, torch.dtype]:
+def weight_bytes(path: str, dtype: Any) -> tuple[int, torch.dtype] | None:
     """Bytes the weights of ``path`` take in ``dtype`` ("auto": the checkpoint's), counted on a model
-    built on the meta device from its config (nothing is read but the config)."""
+    built on the meta device from its config (nothing is read but the config); None for a quantized
+    checkpoint, whose size its quantizer decides."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(path)
+    if getattr(config, "quantization_config", None):
+        return None
     if dtype == "auto":
         dtype = getattr(config, "dtype", None) or torch.float32
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
@@ -68,19 +71,28 @@ def weight_bytes(path: str, dtype: Any) -> tuple[int, torch.dtype]:
     return sum(p.numel() for p in model.parameters()) * dtype.itemsize, dtype
 
 
+SPREADING = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate's device_map strategies
+
+
 def check_fits(path: str, dtype: Any, device_map: Any) -> None:
     """A ``ValueError`` with the weights' size and the free memory when ``path`` cannot fit where
-    ``device_map`` puts it (every visible GPU together for "auto"), instead of an out-of-memory
-    error midway through loading or accelerate quietly offloading layers to the CPU."""
-    if device_map == "auto" and torch.cuda.is_available():
-        devices = [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+    ``device_map`` puts it (every visible GPU together for a strategy such as "auto"), instead of an
+    out-of-memory error midway through loading or accelerate quietly offloading layers to the CPU."""
+    if device_map in SPREADING:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        devices = [torch.device("cuda", i) for i in range(count)] or [torch.device("cpu")]
+    elif isinstance(device_map, str | int | torch.device):
+        devices = [torch.device(device_map)]
     elif isinstance(device_map, dict) and len(set(device_map.values())) == 1:
         devices = [torch.device(next(iter(device_map.values())))]
     elif device_map is None:
         devices = [torch.device("cpu")]
     else:
         return  # a placement layer by layer: the caller chose it
-    need, dtype = weight_bytes(path, dtype)
+    size = weight_bytes(path, dtype)
+    if size is None:
+        return
+    need, dtype = size
     free = sum(free_memory(d) for d in devices)
     if need > free:
         where = ", ".join(str(d) for d in devices)

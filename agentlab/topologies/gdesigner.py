@@ -29,9 +29,9 @@ whom a query asks, which is where a per-query graph saves tokens that a fixed on
 Under Adam each of w_i's 384 coordinates moves about as far per step as b_i does, so w_i · q̂ can
 move up to √384 ≈ 20 times faster than b_i: the head learns what a query needs quickly and a fact
 about an agent (it lies on every query) slowly. ``bias_lr_scale`` speeds b_i up; measured
-(benchmarks/README.md), √384 took the adversarial task from 28% to 55% and the topic task from
-75% to 47%, and 4 gave 47% and 70%: no one rate serves both, and 1 (the default) keeps the head's
-rates as the paper's optimizer sets them.
+(benchmarks/README.md), 20 took the adversarial task from 28% to 55% and the topic task from 75%
+to 47%, and 4 gave 47% and 70%: no one rate serves both, so the default, 1, gives every parameter
+the learner's ``lr``.
 
 The authors' code (``variant="authors"``, ``architecture="gcn"``): no task node; each agent's
 features are its profile's embedding next to the query's; a plain two-layer GCN over the anchor
