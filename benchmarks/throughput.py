@@ -212,7 +212,7 @@ def main() -> None:
         started = time.perf_counter()
         star(compiled).run(task, rounds=args.rounds, cache=False, progress=False)
         print(
-            f"(s) cold run: {time.perf_counter() - started:.1f} s, shapes compiled: "
+            f"cold run of (s): {time.perf_counter() - started:.1f} s, shapes compiled: "
             f"{len(compiled.static_decoder.compiled_shapes)}; timed: the same calls again, warm"
         )
         started = time.perf_counter()
