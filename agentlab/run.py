@@ -167,7 +167,13 @@ class Run:
         from agentlab.views.health import warnings_html
         from agentlab.views.report import graph_view, summary_table, tools_table
 
-        return warnings_html(self.warnings) + summary_table([self]) + tools_table(self) + graph_view(self)
+        warnings = self.warnings  # a pass over the records: read once
+        return (
+            warnings_html(warnings)
+            + summary_table([self], warnings=[warnings])
+            + tools_table(self)
+            + graph_view(self)
+        )
 
     def show(self) -> Any:
         """An interactive explorer (ipywidgets): the graph, a step slider, an item picker, each message."""

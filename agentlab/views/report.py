@@ -32,16 +32,20 @@ _COLUMNS = (
 )
 
 
-def summary_table(runs: Sequence[Run], labels: Sequence[str] | None = None) -> str:
-    """One row per run; ``labels`` name the runs (a topology and its seed) in place of the team."""
+def summary_table(
+    runs: Sequence[Run], labels: Sequence[str] | None = None, warnings: Sequence[list[str]] | None = None
+) -> str:
+    """One row per run; ``labels`` name the runs (a topology and its seed) in place of the team;
+    ``warnings``, each run's, when the caller has read them already (each read walks the records)."""
     head = "".join(f"<th>{'run' if c == 'team' else c}</th>" for c in _COLUMNS)
+    warnings = warnings if warnings is not None else [run.warnings for run in runs]
     rows = []
     for k, run in enumerate(runs):
         s = run.summary()
         s["team"] = labels[k] if labels else s["team"]
         s["accuracy"] = f"{s['accuracy']:.1%}"
         s["ci95"] = f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}"
-        flag = "<td title='see the warnings above'>⚠</td>" if run.warnings else "<td></td>"
+        flag = "<td title='see the warnings above'>⚠</td>" if warnings[k] else "<td></td>"
         cells = "".join(f"<td>{html.escape(str(s[c]))}</td>" for c in _COLUMNS)
         rows.append(f"<tr>{flag}{cells}</tr>")
     return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -90,14 +94,18 @@ def report_html(runs: Sequence[Run] | Mapping[Any, Run], title: str | None = Non
     labelled = {label_of(key): run for key, run in keyed.items()}
     runs = list(labelled.values())
     title = title or ", ".join(dict.fromkeys(f"{r.team} on {r.task}" for r in runs))
-    sections = "".join(_run_section(label, run, len(labelled) > 1) for label, run in labelled.items())
+    warned = {label: run.warnings for label, run in labelled.items()}
+    sections = "".join(
+        _run_section(label, run, len(labelled) > 1, warned[label]) for label, run in labelled.items()
+    )
     comparable = len(keyed) > 1 and len({r.task for r in runs}) == 1
     comparison = f"<h2>Comparison</h2>{Comparison(keyed).html(graphs=False)}" if comparable else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
         f"<style>{STYLE}</style>{SCRIPT}</head><body><h1>{esc(title)}</h1>{provenance_html(runs)}"
-        f"{warnings_html([f'{label}: {w}' for label, run in labelled.items() for w in run.warnings])}"
-        f"<h2>Runs</h2><div class='scroll'>{summary_table(runs, list(labelled))}</div>{comparison}{sections}"
+        f"{warnings_html([f'{label}: {w}' for label, ws in warned.items() for w in ws])}<h2>Runs</h2>"
+        f"<div class='scroll'>{summary_table(runs, list(labelled), list(warned.values()))}</div>"
+        f"{comparison}{sections}"
         "</body></html>"
     )
 
@@ -202,7 +210,7 @@ def write_report(runs: Sequence[Run] | Mapping[Any, Run], path: str | Path, titl
 REPORT_ITEMS = 200  # transcripts in a report; a 10,000-item run would make a page nobody opens
 
 
-def _run_section(label: str, run: Run, several: bool) -> str:
+def _run_section(label: str, run: Run, several: bool, warnings: list[str]) -> str:
     esc = html.escape
     agents = "".join(
         f"<tr><td>{esc(a)}</td><td>{u.prompt_tokens}</td><td>{u.completion_tokens}</td></tr>"
@@ -223,7 +231,7 @@ def _run_section(label: str, run: Run, several: bool) -> str:
     )
     heading = f"<h2>{esc(label)}: {esc(run.team)} on {esc(run.task)}</h2>" if several else "<h2>The run</h2>"
     return (
-        f"{heading}{warnings_html(run.warnings)}{scored}{graph_view(run)}{tools_table(run)}"
+        f"{heading}{warnings_html(warnings)}{scored}{graph_view(run)}{tools_table(run)}"
         f"<h3>Tokens per agent</h3><table><tr><th>agent</th><th>prompt</th><th>completion</th></tr>{agents}"
         f"</table><h3>Items</h3>{items_html(run, REPORT_ITEMS)}"
     )
