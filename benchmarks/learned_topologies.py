@@ -46,19 +46,18 @@ def claims(quick: bool) -> dict[str, Claim]:
         topic_presets += [("chain", 1), ("debate", 2)]
     learned_refer = {"decision": "final_refer", "decision_edges": "learned"}
 
-    def sparse(n: int) -> dict[str, Any]:
-        """GPTSwarm from an empty graph (every edge at 0.1), so that the vote's edges, which decide
-        here, are not drowned by liars' words spread over random edges."""
-        return {"start": al.CommGraph([f"agent{k}" for k in range(n)]), "start_prob": 0.9}
+    # GPTSwarm from a nearly empty graph (every edge at 0.1), so that the vote's edges, which decide
+    # here, are not drowned by liars' words spread over random edges
+    sparse = {"start_prob": 0.1}
 
     # G-Designer's per-query head moves slowly at its default lr 0.01; a small token penalty lets
     # it leave out whom a query does not need
     # (and trains on fewer samples: each one's edges are designed for its query)
     designer = {"learner": "gdesigner", "lr": 0.03, "token_penalty": 0.0005, "epochs": 3, "samples": 4}
     adversarial = {
-        "gptswarm": {"learner": "gptswarm", **sparse(5)},
+        "gptswarm": {"learner": "gptswarm", **sparse},
         "gptswarm/paper start": {"learner": "gptswarm"},
-        "gptswarm/authors": {"learner": "gptswarm", "variant": "authors", **sparse(5)},
+        "gptswarm/authors": {"learner": "gptswarm", "variant": "authors", **sparse},
         "agentprune": {"learner": "agentprune", **learned_refer},
         "agentprune/authors": {"learner": "agentprune", "variant": "authors", **learned_refer},
         "gdesigner": {**designer, "decision": "vote"},
@@ -71,7 +70,7 @@ def claims(quick: bool) -> dict[str, Claim]:
         "gdesigner": {**designer, "decision": "vote"},
         "gdesigner/final_refer": {**designer, **learned_refer},
         "gdesigner/fast bias": {**designer, "decision": "vote", "bias_lr_scale": 20.0},
-        "gptswarm": {"learner": "gptswarm", **sparse(4), "token_penalty": 0.0005},
+        "gptswarm": {"learner": "gptswarm", **sparse, "token_penalty": 0.0005},
     }
     if quick:
         adversarial, topic = {"gptswarm": adversarial["gptswarm"]}, {"gdesigner": topic["gdesigner"]}

@@ -32,9 +32,10 @@ from agentlab.topologies.learning import GraphLearner, LearnerSettings
 @dataclass
 class GPTSwarmSettings(LearnerSettings):
     decision: str | Decision | None = "vote"  # the paper's majority-vote node, its edges learned
-    # edges of this graph (or preset, by name) begin at start_prob, the others at 1 - start_prob
+    # edges of this graph (or preset, by name) begin at start_prob, the others at 1 - start_prob;
+    # without one, every edge begins at start_prob (0.5, as in the paper)
     start: str | CommGraph | None = None
-    start_prob: float = 0.5  # 0.5 everywhere without a start graph, as in the paper
+    start_prob: float = 0.5
 
 
 class GPTSwarm(GraphLearner, name="gptswarm"):
@@ -48,7 +49,11 @@ class GPTSwarm(GraphLearner, name="gptswarm"):
     def __init__(self, agents: Sequence[Agent], *, model: Any = None, **settings: Any) -> None:
         super().__init__(agents, model=model, **settings)
         n, s = len(self.agents), self.settings
-        init = torch.full((n, n), 1 - s.start_prob)
+        if not 0 < s.start_prob < 1:
+            raise ValueError(
+                f"start_prob is an edge's probability before training, in (0, 1); got {s.start_prob}"
+            )
+        init = torch.full((n, n), s.start_prob if s.start is None else 1 - s.start_prob)
         if s.start is not None:
             from agentlab.topologies.presets import spatial_over
 

@@ -59,6 +59,11 @@ def test_gptswarm_starts_from_a_preset_by_name_or_from_a_graph():
         ("adversary", "decider"),
     )
     empty = al.topologies.GPTSwarm(agents, start=al.CommGraph([a.name for a in agents]), start_prob=0.9)
-    assert torch.allclose(empty.probabilities()[~torch.eye(4, dtype=torch.bool)], torch.tensor(0.1))
+    off_diagonal = ~torch.eye(4, dtype=torch.bool)
+    assert torch.allclose(empty.probabilities()[off_diagonal], torch.tensor(0.1))
+    sparse = al.topologies.GPTSwarm(agents, start_prob=0.1)  # no start graph: every edge at start_prob
+    assert torch.equal(sparse.probabilities(), empty.probabilities())
+    with pytest.raises(ValueError, match=r"start_prob .* in \(0, 1\); got 1"):
+        al.topologies.GPTSwarm(agents, start_prob=1)
     with pytest.raises(ValueError, match=r"names agents \['stranger'\] the learner does not have"):
         al.topologies.GPTSwarm(agents, start=al.CommGraph(["knower", "stranger"], [("knower", "stranger")]))
