@@ -330,15 +330,18 @@ class LocalChatModel(BatchingChatModel):
         its default page (256 tokens) is longer than most shared prefixes of a multi-agent run. Where
         FlashAttention 2 will run, pages are rounded up to a multiple of 256 tokens, the only sizes
         its paged decoding kernel takes (FlashAttention 3 takes any). On a GPU (or with
-        ``kv_cache_tokens``) the KV cache and the batch are bounded so their buffers fit
-        (``cache_sizing``); ``call_tokens`` is the longest call that must fit."""
+        ``kv_cache_tokens``, or wherever a GPU is visible) the KV cache and the batch are bounded so
+        their buffers fit the model's device (``cache_sizing``); ``call_tokens`` is the longest call
+        that must fit."""
         from transformers import ContinuousBatchingConfig
 
         page = self.prefix_block_tokens
         if _flash_attention_2_will_run(self._model):
             page = -(-page // 256) * 256
         sizes: dict[str, int] = {}
-        if self._model.device.type == "cuda" or self.kv_cache_tokens is not None:
+        # transformers sizes from the GPU's memory whenever one is visible, even for a model on the
+        # CPU (tests/models on a GPU machine): size from the model's own device then too
+        if torch.cuda.is_available() or self._model.device.type == "cuda" or self.kv_cache_tokens is not None:
             needed = call_tokens or self.max_new_tokens + page
             free = free_memory(self._model.device)
             sizes = continuous_sizes(

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 
 import agentlab as al
 from agentlab.models.cache_sizing import MOST_CACHED_TOKENS, KVShape, continuous_sizes
@@ -120,3 +121,24 @@ def test_the_floors_in_pyproject_are_the_ones_the_code_holds_and_an_older_versio
         require("transformers")
     monkeypatch.setattr("agentlab.models.floors.metadata.version", lambda name: "5.25.0rc1")
     require("transformers")  # a release candidate of the floor is the floor
+
+
+def test_a_cpu_model_on_a_machine_with_a_gpu_is_sized_from_its_own_memory(parts, monkeypatch):
+    """transformers sizes continuous batching from the GPU's memory whenever one is visible, even for
+    a model on the CPU: on a lent GPU machine that sized the CPU tests' buffers from the card."""
+    from agentlab.models import local_chat
+
+    model, tok = parts
+    llm = al.models.LocalChatModel.from_components(model, tok, model_name="t", generation="continuous")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert llm.continuous_batching_config(100).num_blocks is None  # a CPU-only machine: transformers' own
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    seen = []
+    monkeypatch.setattr(local_chat, "free_memory", lambda device: seen.append(device) or 2**30)
+    config = llm.continuous_batching_config(100)
+    assert [d.type for d in seen] == ["cpu"]
+    assert config.num_blocks is not None and config.max_batch_tokens is not None
+    assert (
+        config.max_batch_tokens * (config.num_blocks * config.page_size + config.max_batch_tokens) * 4
+        <= 0.1 * 2**30
+    )
