@@ -125,7 +125,7 @@ def test_the_floors_in_pyproject_are_the_ones_the_code_holds_and_an_older_versio
 
 def test_a_cpu_model_on_a_machine_with_a_gpu_is_sized_from_its_own_memory(parts, monkeypatch):
     """transformers sizes continuous batching from the GPU's memory whenever one is visible, even for
-    a model on the CPU: on a lent GPU machine that sized the CPU tests' buffers from the card."""
+    a model on the CPU (the model tests' tiny models, on a lent GPU machine)."""
     from agentlab.models import local_chat
 
     model, tok = parts
