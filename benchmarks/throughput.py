@@ -23,8 +23,9 @@ at a time is linear in the calls), so a GPU check fits in minutes.
 
 Arms run in the order --arms gives; name one twice (--arms c,a,c) to see how much the machine
 drifted meanwhile. It prints items/s, generated tokens/s, each arm's ratio to (a) and to the flat
-reference, and the single-stream decode roofline (memory bandwidth / weight bytes): tokens/s a batch
-of one could reach.
+reference, the single-stream decode roofline (memory bandwidth / weight bytes): tokens/s a batch
+of one could reach, and the batched bound (``batched_bound``): the trace's own batch width times that
+roofline, or the device's peak FLOPs, whichever is lower.
 
     python benchmarks/throughput.py                              # embedded SmolLM2-135M (CPU or GPU)
     python benchmarks/throughput.py --shape qwen2.5-0.5b --items 200 --agents 5 --rounds 2   # on a GPU
@@ -55,6 +56,8 @@ SHAPES = {  # Qwen2.5 instruct models' published configs (hidden, intermediate, 
 }
 # HBM bandwidth in bytes/s by device name (vendor figures)
 BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12, "A100": 2.0e12}
+# dense bf16 FLOP/s by device name (vendor figures, SXM)
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
 def build_model(args: argparse.Namespace) -> LocalChatModel:
@@ -306,24 +309,72 @@ def main() -> None:
         rows[name] = (seconds, tokens)
 
     engine_run = runs.get("c")
+    bound = None
     if engine_run is not None:
         prompt_tokens = sum(m.usage.prompt_tokens for m in engine_run.records)
         served = sum(m.usage.cached_tokens for m in engine_run.records)
         print(
             f"prompt tokens: {prompt_tokens:,}; (c) read {prompt_tokens - served:,} of them, "
-            f"the prefix cache served {served:,} ({served / max(prompt_tokens, 1):.0%})\n"
+            f"the prefix cache served {served:,} ({served / max(prompt_tokens, 1):.0%})"
         )
+        bound = batched_bound(engine_run, llm.hf_model, roofline)
+    print()
     base = next((v[0] for k, v in rows.items() if k.startswith("(a) one by one")), None)
     flat = rows.get("flat generate_batch", (None, 0))[0]
-    head = ("arm", "seconds", "items/s", "tokens/s", "x (a)", "x flat", "x roofline")
-    print(f"{head[0]:<22} {head[1]:>8} {head[2]:>8} {head[3]:>9} {head[4]:>6} {head[5]:>7} {head[6]:>10}")
+    head = ("arm", "seconds", "items/s", "tokens/s", "x (a)", "x flat", "x roofline", "x bound")
+    print(
+        f"{head[0]:<22} {head[1]:>8} {head[2]:>8} {head[3]:>9} {head[4]:>6} {head[5]:>7} {head[6]:>10} "
+        f"{head[7]:>8}"
+    )
     for name, (seconds, tokens) in rows.items():
         vs_a = f"{base / seconds:.2f}" if base else "-"
         vs_flat = f"{flat / seconds:.2f}" if flat else "-"
+        vs_bound = f"{tokens / seconds / bound:.3f}" if bound else "-"
         print(
             f"{name:<22} {seconds:>8.1f} {args.items / seconds:>8.2f} {tokens / seconds:>9.1f} {vs_a:>6} "
-            f"{vs_flat:>7} {tokens / seconds / roofline:>10.2f}"
+            f"{vs_flat:>7} {tokens / seconds / roofline:>10.2f} {vs_bound:>8}"
         )
+
+
+def batched_bound(run: al.Run, model: Any, roofline: float) -> float:
+    """Generated tokens/s no implementation could beat on this trace: each decode step reads the
+    weights once for the rows decoded together (the engine's calls per step, weighted by the tokens
+    they generated), and every token read or generated costs 2 FLOPs per weight at the device's peak.
+    Prints both limits; returns the lower."""
+    calls: dict[int, int] = {}
+    made: dict[int, int] = {}
+    for m in run.records:
+        calls[m.step] = calls.get(m.step, 0) + 1
+        made[m.step] = made.get(m.step, 0) + m.usage.completion_tokens
+    generated = sum(made.values())
+    width = sum(calls[s] * made[s] for s in calls) / max(generated, 1)
+    read = sum(m.usage.prompt_tokens - m.usage.cached_tokens for m in run.records)
+    parameters = sum(p.numel() for p in model.parameters())
+    peak = peak_flops(model.device, next(model.parameters()).dtype)
+    by_bandwidth = width * roofline
+    by_flops = peak / (2 * parameters * (1 + read / max(generated, 1)))
+    print(
+        f"batched bound: {width:.0f} rows a decode step (mean, by tokens) -> {by_bandwidth:,.0f} tokens/s "
+        f"by bandwidth; {by_flops:,.0f} by FLOPs at {peak / 1e12:.1f} TFLOP/s (prompts read included)"
+    )
+    return min(by_bandwidth, by_flops)
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype) -> float:
+    """The vendor's dense 16-bit figure on a known GPU; otherwise a timed matmul in ``dtype``."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        known = next((f for key, f in PEAK_FLOPS.items() if key in name), None)
+        if known:
+            return known
+    a = torch.randn(1024, 1024, dtype=dtype, device=device)
+    a @ a
+    started = time.perf_counter()
+    for _ in range(10):
+        a @ a
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 10 * 2 * 1024**3 / (time.perf_counter() - started)
 
 
 def _vllm_model(llm: LocalChatModel, args: argparse.Namespace) -> Any:
