@@ -54,10 +54,10 @@ def test_static_generation_gives_generate_alone_and_compiles_each_shape_once(par
         second = counters["stats"]["unique_graphs"]
         again = static.batch(conversations[2:])  # 4 rows, shorter cache needed: the same shape
         last = counters["stats"]["unique_graphs"]
-        stopped = static.batch(conversations[:3], stop=["pp"])
+        stopped = static.batch(conversations[:3], stop=["r1", "ge"])
         reference = al.models.LocalChatModel.from_components(
             model, tok, model_name="r", max_new_tokens=12, generation="padded"
-        ).batch(conversations[:3], stop=["pp"])
+        ).batch(conversations[:3], stop=["r1", "ge"])
     finally:
         model.generation_config.eos_token_id = old
     assert compiled > graphs, "the decode step was not compiled"
@@ -67,6 +67,7 @@ def test_static_generation_gives_generate_alone_and_compiles_each_shape_once(par
     assert [m.content for m in again] == expected[2:]
     assert min(m.usage_metadata["output_tokens"] for m in five) < 12  # a row ended early
     assert [m.content for m in stopped] == [m.content for m in reference]
+    assert [m.content for m in stopped] != expected[:3]  # the stop strings cut a reply
     assert static.static_decoder.compiled_shapes == {(8, 256), (4, 256)}
 
 
