@@ -28,6 +28,8 @@ import torch
 from agentlab.models.cache_sizing import KVShape, free_memory
 from agentlab.models.greedy import _with_cache
 
+MOST_SHAPES = 64  # compiled decode steps kept per model: rows buckets x cache lengths x stop strings or not
+
 
 def rows_bucket(rows: int) -> int:
     """The power of two a batch of ``rows`` is padded to.
@@ -91,13 +93,17 @@ class StaticDecoder:
             dynamic=False, mode="reduce-overhead" if device.type == "cuda" else "default"
         )
         compile_config._compile_all_devices = True  # a CPU compiles too: its outputs are what the tests check
-        output = self.model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            compile_config=compile_config,
-            **_with_cache(self.model, self._cache_for(shape)),
-            **options,
-        )
+        # dynamo compiles a function for at most recompile_limit (8) shapes, then quietly runs the rest
+        # eagerly: a long run's row buckets, cache lengths and stop strings can pass that
+        limit = max(torch._dynamo.config.recompile_limit, MOST_SHAPES)
+        with torch._dynamo.config.patch(recompile_limit=limit):
+            output = self.model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                compile_config=compile_config,
+                **_with_cache(self.model, self._cache_for(shape)),
+                **options,
+            )
         self.compiled_shapes.add(shape)
         return output[: len(prompts), width:].tolist()
 

@@ -100,3 +100,20 @@ def test_an_experiment_file_chooses_static_generation(parts, tmp_path):
     assert llm.generation == "static"
     with pytest.raises(ValueError, match="generation"):
         ModelSpec.model_validate({"kind": "local", "path": str(tmp_path), "generation": "compiled"})
+
+
+@pytest.mark.slow
+def test_more_shapes_than_dynamos_recompile_limit_are_still_compiled(parts, monkeypatch):
+    """Past ``recompile_limit`` shapes dynamo would run the decode step eagerly, and say so only in a log."""
+    import torch._dynamo.config
+
+    model, tok = parts
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    static = al.models.LocalChatModel.from_components(
+        model, tok, model_name="t", max_new_tokens=3, generation="static"
+    )
+    graphs = []
+    for rows in (1, 2, 3):  # three row buckets: 1, 2 and 4
+        static.batch([[HumanMessage(f"Ana has {k} apples.")] for k in range(rows)])
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] < graphs[1] < graphs[2]
