@@ -10,8 +10,8 @@ what is ours is keeping the number of compiled steps small and the cache's addre
 - a compiled step is specialised to its shapes, the rows and the cache's length, so rows are padded
   to a power of two (copies of the first prompt, dropped afterwards) and the cache's length only
   grows, in whole ``length_step`` tokens: a run compiles a handful of steps, not one per call;
-- one cache is kept and reset in place while the shape holds, so the graphs see the same buffers
-  (transformers makes a new cache per ``generate`` call, and CUDA graphs would then be re-recorded).
+- one cache is kept and reset in place while the shape holds: a CUDA graph replays on the buffers it
+  was recorded with, and transformers would otherwise make a new cache for every ``generate`` call.
 
 Rows that end keep being fed padding until the batch's longest reply ends: on a GPU a step costs
 the read of the weights, about the same for one row as for hundreds. On a CPU, where a step is
