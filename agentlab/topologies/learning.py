@@ -156,14 +156,12 @@ class GraphLearner(ABC):
                 )
             self.decider = Agent(DECIDER, role=self.settings.decider_role)
             self.decision: Decision = FinalAgent(DECIDER)
-            if self.settings.decision_edges == "learned" and not self.designs_decision():
-                self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
         elif spec == "vote":
-            if not self.designs_decision():
-                self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
             self.decision = MajorityVote(tuple(self.names))
         else:
             self.decision = decision_from(spec, self.names)
+        if self.learns_decision() and not self.designs_decision():  # one set of edges for every item
+            self.vote_logits = torch.nn.Parameter(torch.zeros(len(self.agents)))  # each edge at 0.5
 
     @classmethod
     def options(cls) -> list[str]:
