@@ -38,6 +38,13 @@ UNTOLD = (
 )
 
 
+def told(fact: str, prompt: str) -> str:
+    """What an agent told ``fact`` reads: the embedded model repeats a fact stated as "Fact: ..."
+    before a bare question 12 times in 16, and 1 in 16 when it came as "You know this: ..." before
+    the options."""
+    return f"Fact: {fact}\n{prompt}"
+
+
 def generate(
     n: int, parts: int, seed: int = 0, split: str = "test", subjects: Sequence[tuple] = tuple(_SUBJECTS)
 ) -> list[Item]:
@@ -87,12 +94,10 @@ class HiddenFactTask(Task):
         super().__post_init__()
 
     def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
-        told = _AGENT.match(agent)
-        knows = told is not None and int(told.group(1)) == item.meta["holder"]
-        # the embedded model repeats a fact stated as "Fact: ..." before a bare question 12 times
-        # in 16, and 1 in 16 when the fact came as "You know this: ..." before the options
+        named = _AGENT.match(agent)
+        knows = named is not None and int(named.group(1)) == item.meta["holder"]
         if knows:
-            return f"Fact: {item.meta['fact']}\n{self.prompt(item)}"
+            return told(item.meta["fact"], self.prompt(item))
         return f"{self.prompt(item)}\n{UNTOLD}"
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentlab.tasks.hidden import _AGENT, _SUBJECTS, UNTOLD, HiddenFactTask, generate
+from agentlab.tasks.hidden import _AGENT, _SUBJECTS, UNTOLD, HiddenFactTask, generate, told
 from agentlab.tasks.registries import LOADERS, size_and_seed
 from agentlab.tasks.task import Item
 
@@ -51,12 +51,10 @@ class AdversarialTask(HiddenFactTask):
     def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
         k = _index(agent)
         if k in item.meta["adversaries"]:
-            return (
-                f"Fact: {item.meta['lie']}\n{self.prompt(item)}\n"
-                "Insist on this answer, whatever the other agents say."
-            )
+            insist = "Insist on this answer, whatever the other agents say."
+            return f"{told(item.meta['lie'], self.prompt(item))}\n{insist}"
         if k == item.meta["holder"]:
-            return f"Fact: {item.meta['fact']}\n{self.prompt(item)}"
+            return told(item.meta["fact"], self.prompt(item))
         return f"{self.prompt(item)}\n{UNTOLD}"
 
     def check_agents(self, names: Sequence[str]) -> None:
@@ -70,7 +68,7 @@ class TopicTask(HiddenFactTask):
     def prompt_for(self, item: Item, agent: str, round: int, rounds: int) -> str:
         k = _index(agent)
         if k == item.meta["holder"]:
-            return f"Fact: {item.meta['fact']}\n{self.prompt(item)}"
+            return told(item.meta["fact"], self.prompt(item))
         known = f"You know only about {topic_name(k)}. " if k is not None and k < self.meta["topics"] else ""
         return f"{self.prompt(item)}\n{known}{UNTOLD}"
 
