@@ -141,12 +141,9 @@ class GDesigner(GraphLearner, name="gdesigner"):
     ) -> None:
         super().__init__(agents, model=model, **settings)
         n, s = len(self.agents), self.settings
-        from agentlab.topologies.presets import spatial_over
-
-        index = {name: i for i, name in enumerate(self.names)}
         self.anchor = torch.zeros(n, n)
-        for u, v in spatial_over(s.anchor, self.names):
-            self.anchor[index[u], index[v]] = 1.0
+        for i, j in self.pairs_of(s.anchor):
+            self.anchor[i, j] = 1.0
         if s.bias_lr_scale <= 0:
             raise ValueError(f"bias_lr_scale multiplies lr and must be above 0; got {s.bias_lr_scale}")
         if s.architecture not in ("vgae", "gcn"):

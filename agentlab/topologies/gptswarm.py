@@ -55,20 +55,14 @@ class GPTSwarm(GraphLearner, name="gptswarm"):
             )
         init = torch.full((n, n), s.start_prob if s.start is None else 1 - s.start_prob)
         if s.start is not None:
-            from agentlab.topologies.presets import spatial_over
-
-            index = {name: i for i, name in enumerate(self.names)}
-            for u, v in spatial_over(s.start, self.names):
-                init[index[u], index[v]] = s.start_prob
+            for i, j in self.pairs_of(s.start):
+                init[i, j] = s.start_prob
         self.logits = torch.nn.Parameter(torch.logit(init.clamp(1e-4, 1 - 1e-4)))
 
     def start_graph(self) -> CommGraph:
         if self.settings.start is None:
             return super().start_graph()
-        from agentlab.topologies.presets import spatial_over
-
-        index = {name: i for i, name in enumerate(self.names)}
-        return self._comm([(index[u], index[v]) for u, v in spatial_over(self.settings.start, self.names)])
+        return self._comm(self.pairs_of(self.settings.start))
 
     def named_parameters(self) -> dict[str, torch.nn.Parameter]:
         return {"logits": self.logits}

@@ -261,6 +261,14 @@ class GraphLearner(ABC):
         """The ``CommGraph`` a sampled or decoded graph runs as, its decision attached."""
         return self._comm(graph.spatial, graph.temporal, graph.voters, graph.rounds, graph.silent)
 
+    def pairs_of(self, spec: str | CommGraph) -> list[Pair]:
+        """The spatial edges of a preset (by name) or of a graph, as index pairs over this learner's
+        agents: what it starts from or is anchored to."""
+        from agentlab.topologies.presets import spatial_over
+
+        index = {name: i for i, name in enumerate(self.names)}
+        return [(index[u], index[v]) for u, v in spatial_over(spec, self.names)]
+
     def _comm(
         self,
         spatial: Sequence[Pair],
